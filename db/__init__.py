@@ -1,0 +1,37 @@
+"""rfconsole's data layer: tables, engine, and the IC-op rules (imports neither Flask nor Textual)."""
+
+from . import configs, experiments, ic_ops, metrics, runs
+from .engine import default_db_path, make_engine, resolve_db_url
+from .errors import ConflictError, InvalidError, NotFoundError, SchemaVersionError, StoreError
+from .models import (
+    SCHEMA_VERSION,
+    TERMINAL_RUN_STATUSES,
+    ExperimentRead,
+    ICOpRead,
+    MetricPoint,
+    RunRead,
+)
+from .store import Store
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "TERMINAL_RUN_STATUSES",
+    "ConflictError",
+    "ExperimentRead",
+    "ICOpRead",
+    "InvalidError",
+    "MetricPoint",
+    "NotFoundError",
+    "RunRead",
+    "SchemaVersionError",
+    "Store",
+    "StoreError",
+    "configs",
+    "default_db_path",
+    "experiments",
+    "ic_ops",
+    "make_engine",
+    "metrics",
+    "resolve_db_url",
+    "runs",
+]

@@ -1,0 +1,309 @@
+"""Interactive Control ops: the state rules of DESIGN.md §3, in one place.
+
+Every `request_*` function checks the rules and inserts the op in the caller's
+write transaction (`Store.write()`, which holds SQLite's write lock from BEGIN),
+so two racing requests cannot both pass. The dispatcher and the console call
+these and nothing else to queue ops; the controller claims and settles them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from .configs import merge_patch, validate_config
+from .errors import ConflictError, InvalidError, NotFoundError
+from .models import (
+    OP_STATUSES,
+    Experiment,
+    ICOpRead,
+    InteractiveControl,
+    Run,
+    utcnow,
+)
+from .runs import create_run, update_run
+from .store import require_write
+
+# Which run statuses each op may be requested from.
+ALLOWED_FROM: dict[str, frozenset[str]] = {
+    "STOP": frozenset({"NEW", "ONGOING"}),
+    "RESUME": frozenset({"STOPPED"}),
+    "DELETE": frozenset({"NEW", "ONGOING", "COMPLETED", "STOPPED", "FAILED"}),
+    "CLONE_MODIFY": frozenset({"NEW", "ONGOING", "COMPLETED", "STOPPED", "FAILED"}),
+}
+_VERB = {"STOP": "stop", "RESUME": "resume", "DELETE": "delete", "CLONE_MODIFY": "clone-modify"}
+# Experiments in these states have no controller that will ever apply an op.
+_CLOSED_EXPERIMENT = frozenset({"completed", "failed"})
+
+
+def _allowed_text(operation: str) -> str:
+    statuses = sorted(ALLOWED_FROM[operation])
+    if operation in ("DELETE", "CLONE_MODIFY"):
+        return "any run that is not KILLED"
+    return " or ".join(statuses) + " runs"
+
+
+def _load_run_for(session: Session, operation: str, run_id: int) -> tuple[Run, Experiment]:
+    require_write(session)
+    if isinstance(run_id, bool) or not isinstance(run_id, int) or run_id < 0:
+        raise InvalidError("run_id must be a non-negative whole number.")
+    run = session.get(Run, run_id)
+    if run is None:
+        raise NotFoundError(f"There is no run with id {run_id}.")
+    experiment = session.get(Experiment, run.experiment_id)
+    assert experiment is not None  # foreign key
+    if experiment.status in _CLOSED_EXPERIMENT:
+        raise ConflictError(
+            f"Run {run_id} belongs to experiment {experiment.name!r}, which has "
+            f"{experiment.status}; IC ops apply only to a running or cancelled experiment."
+        )
+    if run.status not in ALLOWED_FROM[operation]:
+        raise ConflictError(
+            f"Run {run_id} is {run.status}; {_VERB[operation]} applies only to "
+            f"{_allowed_text(operation)}."
+        )
+    return run, experiment
+
+
+def _refuse_duplicate(
+    session: Session,
+    operation: str,
+    run_id: int,
+    config_leaf: dict[str, Any] | None = None,
+    warm_start: bool = False,
+) -> None:
+    pending = session.exec(
+        select(InteractiveControl).where(
+            InteractiveControl.run_id == run_id,
+            InteractiveControl.operation == operation,
+            InteractiveControl.status == "PENDING",
+        )
+    ).all()
+    for op in pending:
+        if operation != "CLONE_MODIFY" or (
+            op.config_leaf == config_leaf and op.warm_start == warm_start
+        ):
+            raise ConflictError(
+                f"A {_VERB[operation]} of run {run_id} is already pending (op {op.ic_id}); "
+                f"wait for the controller to apply it."
+            )
+
+
+def _insert(
+    session: Session,
+    *,
+    run: Run,
+    operation: str,
+    origin: str,
+    config_leaf: dict[str, Any] | None = None,
+    warm_start: bool = False,
+    new_run_id: int | None = None,
+) -> ICOpRead:
+    assert run.run_id is not None
+    op = InteractiveControl(
+        run_id=run.run_id,
+        experiment_id=run.experiment_id,
+        operation=operation,
+        config_leaf=config_leaf,
+        warm_start=warm_start,
+        new_run_id=new_run_id,
+        origin=origin,
+        created_at=utcnow(),
+    )
+    session.add(op)
+    session.flush()
+    return ICOpRead.model_validate(op)
+
+
+def request_stop(session: Session, *, run_id: int, origin: str) -> ICOpRead:
+    run, _ = _load_run_for(session, "STOP", run_id)
+    _refuse_duplicate(session, "STOP", run_id)
+    return _insert(session, run=run, operation="STOP", origin=origin)
+
+
+def request_resume(session: Session, *, run_id: int, origin: str) -> ICOpRead:
+    run, _ = _load_run_for(session, "RESUME", run_id)
+    _refuse_duplicate(session, "RESUME", run_id)
+    return _insert(session, run=run, operation="RESUME", origin=origin)
+
+
+def request_delete(session: Session, *, run_id: int, origin: str) -> ICOpRead:
+    """Mark the run KILLED at once (as RapidFire does) and queue the op for the controller."""
+    run, _ = _load_run_for(session, "DELETE", run_id)
+    _refuse_duplicate(session, "DELETE", run_id)
+    update_run(session, run_id, status="KILLED", ended_by=origin or "user")
+    return _insert(session, run=run, operation="DELETE", origin=origin)
+
+
+def request_clone_modify(
+    session: Session,
+    *,
+    run_id: int,
+    config_patch: dict[str, Any],
+    warm_start: bool = False,
+    origin: str,
+) -> ICOpRead:
+    """Create the clone run (NEW, source CLONE) at once and queue the op that starts it.
+
+    The new config is the parent's with `config_patch` applied as an RFC 7396
+    JSON Merge Patch; it is checked against the experiment's config schema.
+    The returned op carries the new run's id in `new_run_id`.
+    """
+    if not isinstance(config_patch, dict):
+        raise InvalidError("The clone's config must be a JSON object.")
+    if not isinstance(warm_start, bool):
+        raise InvalidError("warm_start must be true or false.")
+    parent, experiment = _load_run_for(session, "CLONE_MODIFY", run_id)
+    _refuse_duplicate(session, "CLONE_MODIFY", run_id, config_patch, warm_start)
+    if warm_start and not parent.checkpoint_path:
+        raise ConflictError(
+            f"Run {run_id} has no checkpoint yet, so a warm-started clone cannot be made; "
+            f"wait until it has trained a chunk or clone it without warm start."
+        )
+    config = merge_patch(parent.config_leaf, config_patch)
+    validate_config(config, experiment.config_schema)
+    clone = create_run(
+        session,
+        experiment_id=parent.experiment_id,
+        config_leaf=config,
+        num_chunks=parent.num_chunks,
+        num_epochs=parent.num_epochs,
+        source="CLONE",
+        parent_run_id=run_id,
+        warm_start=warm_start,
+    )
+    return _insert(
+        session,
+        run=parent,
+        operation="CLONE_MODIFY",
+        origin=origin,
+        config_leaf=config_patch,
+        warm_start=warm_start,
+        new_run_id=clone.run_id,
+    )
+
+
+def request_op(
+    session: Session,
+    operation: str,
+    *,
+    run_id: int,
+    origin: str,
+    config_patch: dict[str, Any] | None = None,
+    warm_start: bool = False,
+) -> ICOpRead:
+    """Dispatch on the op's name (`STOP`, `RESUME`, `DELETE`, `CLONE_MODIFY`)."""
+    if operation == "STOP":
+        return request_stop(session, run_id=run_id, origin=origin)
+    if operation == "RESUME":
+        return request_resume(session, run_id=run_id, origin=origin)
+    if operation == "DELETE":
+        return request_delete(session, run_id=run_id, origin=origin)
+    if operation == "CLONE_MODIFY":
+        return request_clone_modify(
+            session,
+            run_id=run_id,
+            config_patch=config_patch or {},
+            warm_start=warm_start,
+            origin=origin,
+        )
+    raise InvalidError(f"{operation!r} is not an IC op; use STOP, RESUME, DELETE or CLONE_MODIFY.")
+
+
+# --- the controller's side ---------------------------------------------------
+
+
+def list_pending(session: Session, *, experiment_id: int | None = None) -> list[ICOpRead]:
+    """PENDING ops, oldest first."""
+    statement = select(InteractiveControl).where(InteractiveControl.status == "PENDING")
+    if experiment_id is not None:
+        statement = statement.where(InteractiveControl.experiment_id == experiment_id)
+    statement = statement.order_by(col(InteractiveControl.ic_id))
+    return [ICOpRead.model_validate(op) for op in session.exec(statement).all()]
+
+
+def claim_pending(session: Session, *, experiment_id: int) -> list[ICOpRead]:
+    """Stamp claimed_at on the experiment's PENDING ops and return them, oldest first.
+
+    Claimed ops stay PENDING until settled, so a controller restarted after a
+    crash claims them again: nothing is lost.
+    """
+    require_write(session)
+    now = utcnow()
+    rows = session.exec(
+        select(InteractiveControl)
+        .where(
+            InteractiveControl.status == "PENDING",
+            InteractiveControl.experiment_id == experiment_id,
+        )
+        .order_by(col(InteractiveControl.ic_id))
+    ).all()
+    for row in rows:
+        row.claimed_at = now
+        session.add(row)
+    session.flush()
+    return [ICOpRead.model_validate(row) for row in rows]
+
+
+def _settle(session: Session, ic_id: int, status: str, error: str | None) -> ICOpRead:
+    row = session.get(InteractiveControl, ic_id)
+    if row is None:
+        raise NotFoundError(f"There is no IC op with id {ic_id}.")
+    if row.status != "PENDING":
+        raise ConflictError(f"IC op {ic_id} is already {row.status}; it cannot be settled twice.")
+    row.status = status
+    row.error = error
+    row.processed_at = utcnow()
+    session.add(row)
+    session.flush()
+    return ICOpRead.model_validate(row)
+
+
+def mark_completed(session: Session, ic_id: int) -> ICOpRead:
+    return _settle(session, ic_id, "COMPLETED", None)
+
+
+def mark_failed(session: Session, ic_id: int, error: str) -> ICOpRead:
+    return _settle(session, ic_id, "FAILED", error)
+
+
+def mark_skipped(session: Session, ic_id: int, reason: str) -> ICOpRead:
+    return _settle(session, ic_id, "SKIPPED", reason)
+
+
+# --- history -----------------------------------------------------------------
+
+
+def get_op(session: Session, ic_id: int) -> ICOpRead:
+    row = session.get(InteractiveControl, ic_id)
+    if row is None:
+        raise NotFoundError(f"There is no IC op with id {ic_id}.")
+    return ICOpRead.model_validate(row)
+
+
+def list_ops(
+    session: Session,
+    *,
+    experiment_id: int | None = None,
+    run_id: int | None = None,
+    status: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[ICOpRead]:
+    """The ops history (the audit log), newest first; `run_id` matches the op's run or its clone."""
+    if status is not None and status not in OP_STATUSES:
+        raise InvalidError(f"{status!r} is not an op status; use one of {', '.join(OP_STATUSES)}.")
+    statement = select(InteractiveControl)
+    if experiment_id is not None:
+        statement = statement.where(InteractiveControl.experiment_id == experiment_id)
+    if run_id is not None:
+        statement = statement.where(
+            (InteractiveControl.run_id == run_id) | (InteractiveControl.new_run_id == run_id)
+        )
+    if status is not None:
+        statement = statement.where(InteractiveControl.status == status)
+    statement = statement.order_by(col(InteractiveControl.ic_id).desc()).offset(offset)
+    if limit is not None:
+        statement = statement.limit(limit)
+    return [ICOpRead.model_validate(op) for op in session.exec(statement).all()]

@@ -1,0 +1,150 @@
+"""Runs: create, get, list with filters and paging, partial updates."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from .configs import flatten
+from .errors import InvalidError, NotFoundError
+from .experiments import bump_revision
+from .models import RUN_STATUSES, Run, RunRead, utcnow
+
+# Fields a caller may change with update_run; the rest are fixed at creation.
+UPDATABLE_FIELDS = frozenset(
+    {
+        "status",
+        "metrics",
+        "current_chunk",
+        "current_epoch",
+        "num_epochs_completed",
+        "completed_steps",
+        "total_steps",
+        "num_chunks_visited",
+        "checkpoint_path",
+        "ended_by",
+        "error",
+        "config_leaf",
+    }
+)
+
+
+def _read(row: Run) -> RunRead:
+    return RunRead.model_validate(row)
+
+
+def create_run(
+    session: Session,
+    *,
+    experiment_id: int,
+    config_leaf: dict[str, Any],
+    num_chunks: int,
+    num_epochs: int,
+    run_name: str | None = None,
+    source: str = "USER",
+    parent_run_id: int | None = None,
+    warm_start: bool = False,
+    total_steps: int = 0,
+) -> RunRead:
+    """Add a NEW run; its name is `run_<id>` unless one is given."""
+    if not isinstance(config_leaf, dict):
+        raise InvalidError("A run config must be a JSON object.")
+    now = utcnow()
+    row = Run(
+        experiment_id=experiment_id,
+        run_name=run_name or "",
+        status="NEW",
+        config_leaf=config_leaf,
+        flattened_config=flatten(config_leaf),
+        num_chunks=num_chunks,
+        num_epochs=num_epochs,
+        source=source,
+        parent_run_id=parent_run_id,
+        warm_start=warm_start,
+        total_steps=total_steps,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(row)
+    session.flush()
+    if not row.run_name:
+        row.run_name = f"run_{row.run_id}"
+    bump_revision(session, experiment_id)
+    session.flush()
+    return _read(row)
+
+
+def get_run(session: Session, run_id: int) -> RunRead:
+    row = session.get(Run, run_id)
+    if row is None:
+        raise NotFoundError(f"There is no run with id {run_id}.")
+    return _read(row)
+
+
+def _filtered(statement: Any, experiment_id: int | None, status: str | Iterable[str] | None) -> Any:
+    if experiment_id is not None:
+        statement = statement.where(Run.experiment_id == experiment_id)
+    if status is not None:
+        statuses = [status] if isinstance(status, str) else list(status)
+        unknown = [s for s in statuses if s not in RUN_STATUSES]
+        if unknown:
+            raise InvalidError(
+                f"{unknown[0]!r} is not a run status; use one of {', '.join(RUN_STATUSES)}."
+            )
+        statement = statement.where(col(Run.status).in_(statuses))
+    return statement
+
+
+def list_runs(
+    session: Session,
+    *,
+    experiment_id: int | None = None,
+    status: str | Iterable[str] | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[RunRead]:
+    """Runs in id order, optionally of one experiment and some statuses, one page of them."""
+    if (limit is not None and limit < 0) or offset < 0:
+        raise InvalidError("limit and offset must be zero or more.")
+    statement = _filtered(select(Run), experiment_id, status).order_by(col(Run.run_id))
+    if offset:
+        statement = statement.offset(offset)
+    if limit is not None:
+        statement = statement.limit(limit)
+    return [_read(row) for row in session.exec(statement).all()]
+
+
+def count_runs(
+    session: Session,
+    *,
+    experiment_id: int | None = None,
+    status: str | Iterable[str] | None = None,
+) -> int:
+    statement = _filtered(select(func.count()).select_from(Run), experiment_id, status)
+    return int(session.exec(statement).one())
+
+
+def update_run(session: Session, run_id: int, **fields: Any) -> RunRead:
+    """Change some of a run's fields (progress, metrics, status, ...) and stamp updated_at."""
+    unknown = set(fields) - UPDATABLE_FIELDS
+    if unknown:
+        raise InvalidError(f"Run field {sorted(unknown)[0]!r} cannot be updated.")
+    if "status" in fields and fields["status"] not in RUN_STATUSES:
+        raise InvalidError(
+            f"{fields['status']!r} is not a run status; use one of {', '.join(RUN_STATUSES)}."
+        )
+    row = session.get(Run, run_id)
+    if row is None:
+        raise NotFoundError(f"There is no run with id {run_id}.")
+    for name, value in fields.items():
+        setattr(row, name, value)
+    if "config_leaf" in fields:
+        row.flattened_config = flatten(fields["config_leaf"])
+    row.updated_at = utcnow()
+    session.add(row)
+    bump_revision(session, row.experiment_id)
+    session.flush()
+    return _read(row)

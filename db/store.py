@@ -1,0 +1,68 @@
+"""`Store`: one database, and the two kinds of transaction every caller uses.
+
+    store = Store.open(url)
+    with store.read() as session:          # a consistent snapshot
+        run = runs.get_run(session, run_id=3)
+    with store.write() as session:         # takes the write lock at BEGIN, commits on exit
+        ic_ops.request_stop(session, run_id=3, origin="console:ana@gpu1")
+
+The data functions themselves live in `experiments`, `runs`, `metrics` and
+`ic_ops`; each takes the session as its first argument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from .engine import make_engine, sqlite_file, write_engine
+
+
+class Store:
+    """An engine plus read/write transactions; safe to share between threads."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._writer = write_engine(engine)
+
+    @classmethod
+    def open(cls, url: str | None = None, *, create: bool = True) -> Store:
+        return cls(make_engine(url, create=create))
+
+    @property
+    def url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @property
+    def path(self) -> Any:
+        """The SQLite file, or None for a server database."""
+        return sqlite_file(str(self.engine.url))
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        with Session(self._writer, expire_on_commit=False) as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def require_write(session: Session) -> None:
+    """Refuse to check-then-insert in a transaction that does not hold the write lock."""
+    bind = session.get_bind()
+    if bind.dialect.name == "sqlite" and not bind.get_execution_options().get("rfconsole_write"):
+        raise RuntimeError("IC-op requests must run inside Store.write()")
