@@ -143,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--epochs", type=POSITIVE, default=_env_typed("EPOCHS", POSITIVE, 3),
                       help="epochs (env RFCONSOLE_EPOCHS; default 3)")
     demo.add_argument("--pace", type=SECONDS, default=_env_typed("PACE", SECONDS, 0.8),
-                      metavar="SECONDS", help="minimum seconds per chunk; 0 runs flat out (env RFCONSOLE_PACE; default 0.8)")
+                      metavar="SECONDS",
+                      help="minimum seconds per chunk; 0 runs flat out (env RFCONSOLE_PACE; default 0.8)")
     demo.add_argument("--workers", type=POSITIVE, default=_env_typed("WORKERS", POSITIVE, 1),
                       help="runs trained at once (env RFCONSOLE_WORKERS; default 1)")
     demo.add_argument("--experiment", metavar="NAME", default=_env("EXPERIMENT"),
