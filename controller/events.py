@@ -1,0 +1,94 @@
+"""Controller events: one per thing that happens, sent to the experiment log and to a listener.
+
+The experiment log (DESIGN.md §5) gets every run start, stop, completion and
+failure (component `controller`) and every op received, applied, skipped or
+failed (component `interactive-control`). Chunk completions go to the listener
+only (the headless demo prints them); the log stays a record of events.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rfconsole.db import experiment_log
+
+LOGGER = logging.getLogger("rfconsole.controller")
+
+CONTROLLER = "controller"
+INTERACTIVE_CONTROL = "interactive-control"
+
+# Event kinds.
+EXPERIMENT_STARTED = "experiment_started"
+EXPERIMENT_WAITING = "experiment_waiting"
+EXPERIMENT_ENDED = "experiment_ended"
+RUN_STARTED = "run_started"
+CHUNK_DONE = "chunk_done"
+RUN_STOPPED = "run_stopped"
+RUN_RESUMED = "run_resumed"
+RUN_DELETED = "run_deleted"
+RUN_COMPLETED = "run_completed"
+RUN_FAILED = "run_failed"
+OP_RECEIVED = "op_received"
+OP_APPLIED = "op_applied"
+OP_SKIPPED = "op_skipped"
+OP_FAILED = "op_failed"
+
+_LOGGED_AS = {
+    EXPERIMENT_STARTED: (CONTROLLER, "INFO"),
+    EXPERIMENT_WAITING: (CONTROLLER, "INFO"),
+    EXPERIMENT_ENDED: (CONTROLLER, "INFO"),
+    RUN_STARTED: (CONTROLLER, "INFO"),
+    RUN_STOPPED: (CONTROLLER, "INFO"),
+    RUN_RESUMED: (CONTROLLER, "INFO"),
+    RUN_DELETED: (CONTROLLER, "INFO"),
+    RUN_COMPLETED: (CONTROLLER, "INFO"),
+    RUN_FAILED: (CONTROLLER, "ERROR"),
+    OP_RECEIVED: (INTERACTIVE_CONTROL, "INFO"),
+    OP_APPLIED: (INTERACTIVE_CONTROL, "INFO"),
+    OP_SKIPPED: (INTERACTIVE_CONTROL, "WARNING"),
+    OP_FAILED: (INTERACTIVE_CONTROL, "ERROR"),
+}
+
+
+@dataclass(frozen=True)
+class ControllerEvent:
+    kind: str
+    message: str
+    run_id: int | None = None
+    ic_id: int | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+EventListener = Callable[[ControllerEvent], None]
+
+
+class EventReporter:
+    """Writes events to the experiment log and hands them to an optional listener."""
+
+    def __init__(self, experiment_path: Path, experiment_name: str,
+                 listener: EventListener | None = None) -> None:
+        self.experiment_path = experiment_path
+        self.experiment_name = experiment_name
+        self.listener = listener
+
+    def emit(self, kind: str, message: str, **fields: Any) -> None:
+        event = ControllerEvent(kind=kind, message=message, **fields)
+        logged = _LOGGED_AS.get(kind)
+        if logged is not None:
+            component, level = logged
+            try:
+                experiment_log.append(
+                    self.experiment_path, self.experiment_name, component, level, message
+                )
+            except OSError as exc:  # a full disk must not stop training
+                LOGGER.warning("could not write the experiment log: %s", exc)
+        if self.listener is not None:
+            try:
+                self.listener(event)
+            except Exception:  # a listener's bug must not stop training either
+                LOGGER.exception("the controller event listener failed")

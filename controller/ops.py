@@ -1,0 +1,206 @@
+"""Applying claimed IC ops to a running experiment (DESIGN.md §3, the controller's column).
+
+Each op ends COMPLETED, FAILED (with the error) or SKIPPED (with the reason),
+with processed_at. The run's change and the op's outcome are written in one
+transaction, so a controller killed halfway applies the op again on restart,
+and never twice. A STOP or DELETE of a run whose chunk is still training waits
+(it stays PENDING) until that chunk ends; the cooperative check tells the
+trainer to end the chunk early.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from rfconsole.db import ICOpRead, RunRead, ic_ops, runs
+
+from . import events
+from .checkpoints import Checkpoint
+from .live import LiveRun, error_text, progress_fields
+
+if TYPE_CHECKING:
+    from .runner import Controller
+
+LOGGER = logging.getLogger("rfconsole.controller")
+_VERB = {"STOP": "stop", "RESUME": "resume", "DELETE": "delete", "CLONE_MODIFY": "clone-modify"}
+
+
+class OpExecutor:
+    def __init__(self, controller: Controller) -> None:
+        self.ctl = controller
+        self._received: set[int] = set()
+
+    def apply_all(self, ops: list[ICOpRead]) -> None:
+        """Apply ops oldest first; ops on a run whose chunk is training wait for it."""
+        waiting_runs: set[int] = set()
+        for op in ops:
+            if op.ic_id not in self._received:
+                self._received.add(op.ic_id)
+                self._say(events.OP_RECEIVED, op, f"Received {self._describe(op)} from "
+                          f"{op.origin or 'an unknown origin'}.")
+            if op.run_id in waiting_runs or (
+                op.operation in ("STOP", "DELETE") and op.run_id in self.ctl.busy
+            ):
+                waiting_runs.add(op.run_id)
+                self.ctl.watch.flag(op.run_id)
+                continue
+            try:
+                getattr(self, f"_apply_{op.operation.lower()}")(op)
+            except Exception as exc:  # one op's trouble never stops the experiment
+                LOGGER.exception("applying IC op %s failed", op.ic_id)
+                self._fail(op, error_text(exc))
+
+    # --- the four ops ------------------------------------------------------
+
+    def _apply_stop(self, op: ICOpRead) -> None:
+        live = self.ctl.live.get(op.run_id)
+        with self.ctl.store.write() as session:
+            run = runs.get_run(session, op.run_id)
+            if live is None or run.status not in ("NEW", "ONGOING"):
+                reason = f"Run {op.run_id} is {run.status}, so there was nothing to stop."
+                ic_ops.mark_skipped(session, op.ic_id, reason)
+                skipped = reason
+            else:
+                runs.update_run(session, op.run_id, status="STOPPED",
+                                ended_by=op.origin or "user")
+                ic_ops.mark_completed(session, op.ic_id)
+                skipped = None
+        if skipped:
+            self._say(events.OP_SKIPPED, op, f"Skipped {self._describe(op)}: {skipped}")
+            return
+        self.ctl.live.pop(op.run_id, None)
+        self.ctl.stopped.add(op.run_id)
+        self.ctl.watch.clear(op.run_id)
+        assert live is not None
+        live.model = None  # the checkpoint holds its state until a resume
+        self.ctl.reporter.emit(events.RUN_STOPPED, f"Stopped run {op.run_id} after "
+                               f"{live.position} chunks (op {op.ic_id}).", run_id=op.run_id)
+        self._say(events.OP_APPLIED, op, f"Applied {self._describe(op)}.")
+
+    def _apply_resume(self, op: ICOpRead) -> None:
+        with self.ctl.store.write() as session:
+            run = runs.get_run(session, op.run_id)
+            if run.status != "STOPPED" or op.run_id in self.ctl.live:
+                reason = f"Run {op.run_id} is {run.status}, so there was nothing to resume."
+                ic_ops.mark_skipped(session, op.ic_id, reason)
+            else:
+                reason = None
+                live = self.ctl.live_run_from(run)
+                runs.update_run(session, op.run_id, status="ONGOING", ended_by=None,
+                                **progress_fields(live.position, *self.ctl.shape))
+                ic_ops.mark_completed(session, op.ic_id)
+        if reason:
+            self._say(events.OP_SKIPPED, op, f"Skipped {self._describe(op)}: {reason}")
+            return
+        live.status = "ONGOING"
+        live.announced = True
+        self.ctl.live[op.run_id] = live
+        self.ctl.stopped.discard(op.run_id)
+        self.ctl.watch.clear(op.run_id)
+        self.ctl.reporter.emit(events.RUN_RESUMED, f"Resumed run {op.run_id} at chunk "
+                               f"{live.position + 1} of {self.ctl.total_chunks} (op {op.ic_id}).",
+                               run_id=op.run_id)
+        self._say(events.OP_APPLIED, op, f"Applied {self._describe(op)}.")
+
+    def _apply_delete(self, op: ICOpRead) -> None:
+        # The request already marked the run KILLED; drop it and its state.
+        with self.ctl.store.write() as session:
+            runs.update_run(session, op.run_id, checkpoint_path=None)
+            ic_ops.mark_completed(session, op.ic_id)
+        self.ctl.live.pop(op.run_id, None)
+        self.ctl.stopped.discard(op.run_id)
+        self.ctl.watch.clear(op.run_id)
+        self.ctl.checkpoints.drop(op.run_id)
+        self.ctl.reporter.emit(events.RUN_DELETED, f"Deleted run {op.run_id} (op {op.ic_id}).",
+                               run_id=op.run_id)
+        self._say(events.OP_APPLIED, op, f"Applied {self._describe(op)}.")
+
+    def _apply_clone_modify(self, op: ICOpRead) -> None:
+        clone_id = op.new_run_id
+        with self.ctl.store.read() as session:
+            clone = runs.get_run(session, clone_id) if clone_id is not None else None
+            parent = runs.get_run(session, op.run_id)
+        if clone is None or clone.status != "NEW":
+            status = clone.status if clone is not None else "missing"
+            self._skip(op, f"Clone run {clone_id} is {status}; it changed before it could start.")
+            return
+        try:
+            live = self._build_clone(op, clone, parent)
+        except Exception as exc:  # a bad clone config fails the clone alone
+            message = error_text(exc)
+            with self.ctl.store.write() as session:
+                runs.update_run(session, clone.run_id, status="FAILED", error=message,
+                                ended_by="controller")
+                ic_ops.mark_failed(session, op.ic_id, message)
+            self.ctl.reporter.emit(events.RUN_FAILED, f"Run {clone.run_id} (clone of run "
+                                   f"{op.run_id}) failed to start: {message}", run_id=clone.run_id)
+            self._say(events.OP_FAILED, op, f"Failed {self._describe(op)}: {message}")
+            return
+        with self.ctl.store.write() as session:
+            current = runs.get_run(session, clone.run_id)
+            if current.status != "NEW":
+                reason = f"Clone run {clone.run_id} is {current.status}; it changed before it could start."
+                ic_ops.mark_skipped(session, op.ic_id, reason)
+            else:
+                reason = None
+                fields = progress_fields(live.position, *self.ctl.shape)
+                checkpoint_path = None
+                if op.warm_start:  # its own first checkpoint: the parent's state
+                    checkpoint_path = str(self.ctl.checkpoints.save(clone.run_id, Checkpoint(
+                        self.ctl.trainer.get_state(live.model), live.position, live.completed_steps)))
+                runs.update_run(session, clone.run_id, completed_steps=live.completed_steps,
+                                checkpoint_path=checkpoint_path, **fields)
+                ic_ops.mark_completed(session, op.ic_id)
+        if reason:
+            self._say(events.OP_SKIPPED, op, f"Skipped {self._describe(op)}: {reason}")
+            return
+        self.ctl.live[clone.run_id] = live
+        how = (f"warm from run {op.run_id}'s checkpoint at chunk {live.position}"
+               if op.warm_start else "cold, from scratch")
+        self._say(events.OP_APPLIED, op, f"Applied {self._describe(op)}: run {clone.run_id} "
+                  f"starts {how}.")
+
+    def _build_clone(self, op: ICOpRead, clone: RunRead, parent: RunRead) -> LiveRun:
+        trainer = self.ctl.trainer
+        model = trainer.create_model(clone.config_leaf)
+        position = steps = 0
+        if op.warm_start:
+            checkpoint = self.ctl.checkpoints.load(parent.run_id, parent.checkpoint_path)
+            if checkpoint is None:
+                raise RuntimeError(f"run {parent.run_id} has no checkpoint to warm-start from")
+            trainer.set_state(model, checkpoint.state)
+            # Continue the data order where the parent was; a finished parent's
+            # weights start a full new schedule.
+            if checkpoint.position < self.ctl.total_chunks:
+                position, steps = checkpoint.position, checkpoint.completed_steps
+        live = LiveRun(run_id=clone.run_id, config=dict(clone.config_leaf), position=position,
+                       completed_steps=steps, status="NEW", model=model)
+        return live
+
+    # --- outcomes ----------------------------------------------------------
+
+    def _skip(self, op: ICOpRead, reason: str) -> None:
+        with self.ctl.store.write() as session:
+            ic_ops.mark_skipped(session, op.ic_id, reason)
+        self._say(events.OP_SKIPPED, op, f"Skipped {self._describe(op)}: {reason}")
+
+    def _fail(self, op: ICOpRead, message: str) -> None:
+        try:
+            with self.ctl.store.write() as session:
+                if ic_ops.get_op(session, op.ic_id).status == "PENDING":
+                    ic_ops.mark_failed(session, op.ic_id, message)
+        except Exception:
+            LOGGER.exception("could not record the failure of IC op %s", op.ic_id)
+        self._say(events.OP_FAILED, op, f"Failed {self._describe(op)}: {message}")
+
+    def _say(self, kind: str, op: ICOpRead, message: str) -> None:
+        self.ctl.reporter.emit(kind, message, run_id=op.run_id, ic_id=op.ic_id,
+                               details={"operation": op.operation})
+
+    @staticmethod
+    def _describe(op: ICOpRead) -> str:
+        text = f"{_VERB.get(op.operation, op.operation)} of run {op.run_id} (op {op.ic_id}"
+        if op.operation == "CLONE_MODIFY":
+            text += f", new run {op.new_run_id}, {'warm' if op.warm_start else 'cold'}"
+        return text + ")"
