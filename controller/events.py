@@ -9,7 +9,8 @@ only (the headless demo prints them); the log stays a record of events.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,3 +93,27 @@ class EventReporter:
                 self.listener(event)
             except Exception:  # a listener's bug must not stop training either
                 LOGGER.exception("the controller event listener failed")
+
+
+TRACEBACK_LOG = "controller.log"
+
+
+@contextmanager
+def tracebacks_to_file(experiment_path: Path) -> Iterator[None]:
+    """While the experiment runs, the controller's warnings and tracebacks go to
+    `<experiment path>/logs/controller.log`, never to the user's terminal.
+
+    (With a handler attached, Python's last-resort stderr handler stays quiet;
+    records still propagate to any handlers the application set up itself.)
+    """
+    folder = experiment_path / experiment_log.LOG_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(folder / TRACEBACK_LOG, encoding="utf-8", delay=True)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(threadName)s: %(message)s"))
+    LOGGER.addHandler(handler)
+    try:
+        yield
+    finally:
+        LOGGER.removeHandler(handler)
+        handler.close()

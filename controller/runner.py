@@ -125,6 +125,10 @@ class Controller:
         if self._started:
             raise RuntimeError("A Controller runs once; make a new one to resume the experiment.")
         self._started = True
+        with events.tracebacks_to_file(self.experiment_path):
+            return self._run()
+
+    def _run(self) -> ExperimentRead:
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="rfconsole-chunk")
         try:
             self._load_runs()
