@@ -1,0 +1,173 @@
+"""Each IC op applied by a running controller, with a fast deterministic trainer."""
+
+from __future__ import annotations
+
+import pytest
+
+from rfconsole.controller import events
+from rfconsole.db import experiment_log, experiments, ic_ops
+
+
+def test_runs_round_robin_and_complete(store, make_controller, trainer, kit):
+    controller = make_controller()
+    experiment = controller.run()
+    assert experiment.status == "completed"
+    # least progress first: the two runs alternate chunk by chunk
+    assert [c.run_id for c in trainer.calls] == [1, 2] * 6
+    for run_id, lr in ((1, 0.1), (2, 0.2)):
+        run = kit.run_of(store, run_id)
+        assert run.status == "COMPLETED"
+        assert (run.num_chunks_visited, run.current_epoch, run.current_chunk) == (6, 2, 3)
+        assert run.num_epochs_completed == 2 and run.progress == 1.0
+        assert run.completed_steps == 6 and run.total_steps == 6
+        assert run.metrics["w"] == pytest.approx(6 * lr)
+        assert run.checkpoint_path and run.checkpoint_path.endswith(f"run_{run_id}.ckpt")
+        assert len(kit.losses(store, run_id)) == 6
+
+
+def test_stop_then_resume_continues_at_the_same_chunk(store, make_controller, trainer, recorder, kit):
+    # The stop is queued while run 1 trains its chunk at position 2, so it applies after it.
+    trainer.hooks[(1, 2)] = lambda: kit.request(store, "STOP", 1)
+    stopped_at = {}
+
+    def resume() -> None:
+        stopped_at.update(kit.run_of(store, 1).model_dump())
+        kit.request(store, "RESUME", 1)
+
+    recorder.then(lambda e: e.kind == events.RUN_STOPPED and e.run_id == 1, resume)
+    assert make_controller().run().status == "completed"
+
+    assert stopped_at["status"] == "STOPPED" and stopped_at["num_chunks_visited"] == 3
+    assert trainer.positions(1) == [0, 1, 2, 3, 4, 5]  # no chunk repeated, none skipped
+    run = kit.run_of(store, 1)
+    assert run.status == "COMPLETED" and run.metrics["w"] == pytest.approx(0.6)
+    with store.read() as session:
+        ops = ic_ops.list_ops(session, run_id=1)
+    assert [(op.operation, op.status) for op in ops] == [("RESUME", "COMPLETED"), ("STOP", "COMPLETED")]
+    assert all(op.processed_at is not None for op in ops)
+
+
+def test_delete_drops_the_run(store, make_controller, trainer, kit):
+    trainer.hooks[(2, 1)] = lambda: kit.request(store, "DELETE", 2)
+    controller = make_controller()
+    assert controller.run().status == "completed"
+    run = kit.run_of(store, 2)
+    assert run.status == "KILLED" and run.checkpoint_path is None
+    assert trainer.positions(2) == [0, 1]  # the chunk in flight was its last
+    assert run.num_chunks_visited == 1  # ... and its result was dropped with the run
+    assert not controller.checkpoints.path_for(2).exists()
+    assert kit.run_of(store, 1).status == "COMPLETED"
+
+
+def test_cold_clone_starts_from_scratch(store, make_controller, trainer, recorder, kit):
+    clone = {}
+    trainer.hooks[(1, 3)] = lambda: clone.update(
+        new=kit.request(store, "CLONE_MODIFY", 1, config_patch={"lr": 0.3}).new_run_id)
+    assert make_controller().run().status == "completed"
+    new_id = clone["new"]
+    run = kit.run_of(store, new_id)
+    assert run.status == "COMPLETED" and run.source == "CLONE" and run.parent_run_id == 1
+    assert run.config_leaf == {"lr": 0.3}
+    assert trainer.positions(new_id) == [0, 1, 2, 3, 4, 5]
+    assert kit.losses(store, new_id)[0] == pytest.approx(1 / 1.3)  # a fresh model's first loss
+
+
+def test_warm_clone_continues_from_the_parent(store, make_controller, trainer, kit):
+    clone = {}
+    trainer.hooks[(1, 3)] = lambda: clone.update(new=kit.request(
+        store, "CLONE_MODIFY", 1, config_patch={"lr": 0.3}, warm_start=True).new_run_id)
+    assert make_controller().run().status == "completed"
+    new_id = clone["new"]
+    # the op is claimed right after run 1's chunk at position 3: its checkpoint is at 4 chunks
+    assert trainer.positions(new_id) == [4, 5]
+    first = kit.losses(store, new_id)[0]
+    assert first == pytest.approx(1 / (1 + 4 * 0.1 + 0.3))  # the parent's w, then one step of its own
+    run = kit.run_of(store, new_id)
+    assert run.status == "COMPLETED" and run.warm_start
+    assert run.metrics["w"] == pytest.approx(0.4 + 2 * 0.3)
+
+
+def test_clone_with_a_bad_config_fails_only_itself(store, make_controller, trainer, recorder, kit):
+    clone = {}
+    trainer.hooks[(2, 0)] = lambda: clone.update(op=kit.request(
+        store, "CLONE_MODIFY", 1, config_patch={"lr": -1}))
+    controller = make_controller()
+    assert controller.run().status == "completed"
+    op = clone["op"]
+    run = kit.run_of(store, op.new_run_id)
+    assert run.status == "FAILED" and "lr must be positive" in run.error
+    settled = kit.op_of(store, op.ic_id)
+    assert settled.status == "FAILED" and "lr must be positive" in settled.error
+    assert settled.processed_at is not None
+    assert [kit.run_of(store, i).status for i in (1, 2)] == ["COMPLETED", "COMPLETED"]
+    ic_lines = experiment_log.tail(experiment_log.log_file(controller.experiment_path),
+                                   component="interactive-control")
+    assert any(f"op {op.ic_id}" in line and "| ERROR |" in line for line in ic_lines)
+
+
+def test_a_run_whose_trainer_raises_fails_alone(store, make_controller, trainer, kit):
+    trainer.fail_at.add((2, 1))
+    controller = make_controller()
+    assert controller.run().status == "completed"
+    failed = kit.run_of(store, 2)
+    assert failed.status == "FAILED" and failed.error == "RuntimeError: boom at 1"
+    assert kit.run_of(store, 1).status == "COMPLETED"
+    lines = experiment_log.tail(experiment_log.log_file(controller.experiment_path))
+    assert any("Run 2 failed: RuntimeError: boom at 1" in line for line in lines)
+    # the traceback went to the controller's own file, not to the terminal
+    assert "Traceback" in (controller.experiment_path / "logs" / "controller.log").read_text()
+
+
+def test_an_op_on_a_run_that_changed_meanwhile_is_skipped(store, make_controller, trainer, kit):
+    # Stop queued during run 1's last chunk: by the time it applies, the run has completed.
+    holder = {}
+    trainer.hooks[(1, 5)] = lambda: holder.update(op=kit.request(store, "STOP", 1))
+    assert make_controller().run().status == "completed"
+    op = kit.op_of(store, holder["op"].ic_id)
+    assert op.status == "SKIPPED" and "COMPLETED" in op.error and op.processed_at is not None
+    assert kit.run_of(store, 1).status == "COMPLETED"
+
+
+def test_only_stopped_runs_wait_then_a_resume_completes(store, make_controller, trainer,
+                                                        recorder, kit):
+    trainer.hooks[(1, 1)] = lambda: kit.request(store, "STOP", 1)
+    controller = make_controller([{"lr": 0.5}])
+    thread = kit.run_in_thread(controller)
+    waited = _wait_for(lambda: events.EXPERIMENT_WAITING in recorder.kinds())
+    assert waited, "the controller never said it was waiting"
+    thread.join(0.3)
+    assert thread.is_alive()  # waiting, not ended
+    with store.read() as session:
+        assert experiments.get_experiment(session, controller.experiment_id).status == "running"
+    kit.request(store, "RESUME", 1)
+    thread.join(10)
+    assert not thread.is_alive()
+    assert kit.run_of(store, 1).status == "COMPLETED"
+    assert trainer.positions(1) == [0, 1, 2, 3, 4, 5]
+    with store.read() as session:
+        assert experiments.get_experiment(session, controller.experiment_id).status == "completed"
+
+
+def test_every_op_and_run_event_is_in_the_experiment_log(store, make_controller, trainer, kit):
+    trainer.hooks[(1, 0)] = lambda: kit.request(store, "DELETE", 2)
+    controller = make_controller()
+    controller.run()
+    lines = experiment_log.tail(experiment_log.log_file(controller.experiment_path))
+    text = "\n".join(lines)
+    assert " | exp | interactive-control | INFO | Received delete of run 2 (op 1) from test." in text
+    assert " | exp | interactive-control | INFO | Applied delete of run 2 (op 1)." in text
+    assert " | exp | controller | INFO | Deleted run 2 (op 1)." in text
+    assert " | exp | controller | INFO | Started run 1 " in text
+    assert " | exp | controller | INFO | Run 1 completed: " in text
+    assert lines[-1].endswith("| exp | controller | INFO | Experiment 'exp' completed (2 runs).")
+
+
+def _wait_for(condition, timeout: float = 10.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return False
