@@ -1,0 +1,197 @@
+"""The Textual app: `make_app(store, ...)` builds it for the CLI, the tests and the benchmarks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rfconsole.db import Store
+from rfconsole.db.models import ExperimentRead, RunRead
+from textual import on, work
+from textual.app import App
+from textual.binding import Binding
+from textual.message import Message
+
+from .commands import OpsCommands
+from .ops import READONLY_MESSAGE, VERBS, OpOutcome, console_origin, request_ops, summarize
+from .polling import PollingScreen
+from .runs_screen import RunsScreen
+
+CSS_FILE = Path(__file__).with_name("rfconsole.tcss")
+
+
+class ConsoleApp(App[None]):
+    """rfconsole's operator console."""
+
+    CSS_PATH = CSS_FILE
+    TITLE = "rfconsole"
+    COMMANDS = App.COMMANDS | {OpsCommands}
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help"),
+    ]
+
+    class OpsRequested(Message):
+        def __init__(self, outcomes: list[OpOutcome], error: str | None = None) -> None:
+            super().__init__()
+            self.outcomes = outcomes
+            self.error = error
+
+    def __init__(self, store: Store, *, readonly: bool = False, refresh: float = 1.0,
+                 dispatcher_url: str | None = None, dispatcher_error: str | None = None,
+                 experiment: str | None = None, origin: str | None = None) -> None:
+        super().__init__()
+        self.store = store
+        self.readonly = readonly
+        self.refresh_interval = refresh
+        self.refresh_paused = False
+        self.dispatcher_url = dispatcher_url
+        self.dispatcher_error = dispatcher_error
+        self.experiment_name = experiment
+        self.chosen_experiment_id: int | None = None
+        self.current_experiment: ExperimentRead | None = None
+        self.origin = origin or console_origin()
+
+    @property
+    def dispatcher_status(self) -> str:
+        if self.dispatcher_error:
+            return f"dispatcher not running: {self.dispatcher_error}"
+        if self.dispatcher_url:
+            return f"dispatcher {self.dispatcher_url}/dispatcher"
+        return "dispatcher off"
+
+    def get_default_screen(self) -> RunsScreen:
+        return RunsScreen()
+
+    def on_mount(self) -> None:
+        if self.dispatcher_error:
+            self.notify(self.dispatcher_error, title="Dispatcher not started", severity="error",
+                        timeout=10)
+
+    @property
+    def runs_screen(self) -> RunsScreen:
+        screen = self.screen_stack[0]
+        assert isinstance(screen, RunsScreen)
+        return screen
+
+    # --- navigation -------------------------------------------------------------
+
+    def action_help(self) -> None:
+        from .dialogs import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(readonly=self.readonly))
+
+    def open_detail(self, run_id: int) -> None:
+        from .detail_screen import RunDetailScreen
+
+        self.push_screen(RunDetailScreen(run_id))
+
+    def open_logs(self) -> None:
+        from .logs_screen import LogsScreen
+
+        if self.current_experiment is None:
+            self.notify("There is no experiment yet, so there is no log to show.")
+            return
+        self.push_screen(LogsScreen(self.current_experiment))
+
+    def open_experiments(self) -> None:
+        from .experiments_screen import ExperimentsScreen
+
+        def chosen(experiment_id: int | None) -> None:
+            if experiment_id is not None and (
+                    self.current_experiment is None or experiment_id != self.current_experiment.id):
+                self.chosen_experiment_id = experiment_id
+                self.runs_screen.forget_experiment()
+
+        current = self.current_experiment.id if self.current_experiment else None
+        self.push_screen(ExperimentsScreen(current), chosen)
+
+    # --- IC ops -------------------------------------------------------------------
+
+    def refuse_if_readonly(self) -> bool:
+        if self.readonly:
+            self.notify(READONLY_MESSAGE, severity="warning")
+        return self.readonly
+
+    def queue_op(self, operation: str, runs: list[RunRead]) -> None:
+        """Stop, resume or delete the given runs; delete and bulk ops ask first."""
+        if self.refuse_if_readonly():
+            return
+        if not runs:
+            self.notify("There is no run under the cursor.", severity="warning")
+            return
+        run_ids = [run.run_id for run in runs]
+        if operation != "DELETE" and len(runs) == 1:
+            self.request_in_thread(operation, run_ids)
+            return
+        from .dialogs import ConfirmScreen
+
+        verb = VERBS[operation]
+        names = ", ".join(f"{run.run_name} (id {run.run_id}, {run.status})" for run in runs[:8])
+        if len(runs) > 8:
+            names += f" and {len(runs) - 8} more"
+        what = f"run {names}" if len(runs) == 1 else f"{len(runs)} runs: {names}"
+        detail = (" Deleted runs are marked KILLED at once and cannot be resumed."
+                  if operation == "DELETE" else "")
+        question = f"{verb.capitalize()} {what}?{detail}"
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.request_in_thread(operation, run_ids)
+
+        self.push_screen(ConfirmScreen(question, confirm_label=verb.capitalize(),
+                                       danger=operation == "DELETE"), confirmed)
+
+    def open_clone(self, run: RunRead | None) -> None:
+        if self.refuse_if_readonly():
+            return
+        if run is None:
+            self.notify("There is no run under the cursor.", severity="warning")
+            return
+        from .clone_screen import CloneScreen
+
+        experiment = self.current_experiment
+        schema = experiment.config_schema if experiment else None
+
+        def done(outcome: OpOutcome | None) -> None:
+            if outcome is not None:
+                self.post_message(self.OpsRequested([outcome]))
+
+        self.push_screen(CloneScreen(run, schema), done)
+
+    @work(thread=True, group="ops", exit_on_error=False)
+    def request_in_thread(self, operation: str, run_ids: list[int]) -> None:
+        try:
+            outcomes = request_ops(self.store, operation, run_ids, origin=self.origin,
+                                   experiment=self.current_experiment)
+        except Exception as exc:  # a database failure, not a refusal
+            self.post_message(self.OpsRequested([], f"The {VERBS[operation]} request could not "
+                                                    f"be saved ({type(exc).__name__}); try again."))
+            return
+        self.post_message(self.OpsRequested(outcomes))
+
+    @on(OpsRequested)
+    def _ops_requested(self, message: OpsRequested) -> None:
+        if message.error:
+            self.notify(message.error, severity="error")
+            return
+        text, refused = summarize(message.outcomes)
+        self.notify(text, severity="warning" if refused else "information",
+                    timeout=8 if refused else 4)
+        bulk = len(message.outcomes) > 1 or (
+            bool(message.outcomes) and bool(self.runs_screen.table.marked)
+            and message.outcomes[0].operation != "CLONE_MODIFY")
+        self.runs_screen.after_ops(clear_marks=bulk)
+        if isinstance(self.screen, PollingScreen) and self.screen is not self.runs_screen:
+            self.screen.poll_now()
+
+
+def make_app(store: Store, *, readonly: bool = False, refresh: float = 1.0,
+             dispatcher_url: str | None = None, dispatcher_error: str | None = None,
+             experiment: str | None = None, origin: str | None = None) -> ConsoleApp:
+    """Build the console on an open Store (the caller owns and closes it)."""
+    return ConsoleApp(store, readonly=readonly, refresh=refresh, dispatcher_url=dispatcher_url,
+                      dispatcher_error=dispatcher_error, experiment=experiment, origin=origin)
+
+
+__all__ = ["ConsoleApp", "make_app"]

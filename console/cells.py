@@ -1,0 +1,98 @@
+"""How a run's values look in a table cell: status colours, progress bars, sparklines, numbers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+
+STATUS_STYLES = {
+    "NEW": "bold cyan",
+    "ONGOING": "bold green",
+    "COMPLETED": "bold blue",
+    "STOPPED": "bold yellow",
+    "FAILED": "bold red",
+    "KILLED": "dim magenta",
+}
+OP_STATUS_STYLES = {
+    "PENDING": "bold yellow",
+    "COMPLETED": "green",
+    "SKIPPED": "magenta",
+    "FAILED": "bold red",
+}
+SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
+BAR_WIDTH = 10
+
+
+class SortableCell(Text):
+    """A table cell that remembers the value it sorts by (numbers sort as numbers)."""
+
+    def __init__(self, text: str, sort_value: Any, style: str = "") -> None:
+        super().__init__(text, style=style, no_wrap=True, overflow="ellipsis")
+        self.sort_value = sort_value
+
+
+def sort_key(value: Any) -> tuple[int, Any]:
+    """Missing values last, numbers before text, so mixed columns still sort."""
+    if value is None:
+        return (2, 0)
+    if isinstance(value, bool):
+        return (0, int(value))
+    if isinstance(value, (int, float)):
+        return (0, value)
+    return (1, str(value).lower())
+
+
+def status_cell(status: str) -> SortableCell:
+    return SortableCell(status, status, STATUS_STYLES.get(status, ""))
+
+
+def op_status_text(status: str) -> Text:
+    return Text(status, style=OP_STATUS_STYLES.get(status, ""))
+
+
+def progress_bar(fraction: float, width: int = BAR_WIDTH) -> str:
+    fraction = min(1.0, max(0.0, fraction))
+    filled = round(fraction * width)
+    return "█" * filled + "░" * (width - filled) + f" {fraction * 100:3.0f}%"
+
+
+def progress_cell(fraction: float) -> SortableCell:
+    style = "green" if fraction >= 1.0 else ""
+    return SortableCell(progress_bar(fraction), fraction, style)
+
+
+def sparkline(values: list[float]) -> str:
+    """Unicode block sparkline of a series; a flat series is a flat line."""
+    if not values:
+        return ""
+    low, high = min(values), max(values)
+    span = high - low
+    top = len(SPARK_BLOCKS) - 1
+    if span <= 0:
+        return SPARK_BLOCKS[top // 2] * len(values)
+    return "".join(SPARK_BLOCKS[round((v - low) / span * top)] for v in values)
+
+
+def format_number(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return "nan"
+        if value == 0 or 1e-3 <= abs(value) < 1e5:
+            return f"{value:.4g}"
+        return f"{value:.2e}"
+    return str(value)
+
+
+def value_cell(value: Any) -> SortableCell:
+    return SortableCell(format_number(value), value)
+
+
+def fraction_cell(done: int, total: int) -> SortableCell:
+    return SortableCell(f"{done}/{total}", done)

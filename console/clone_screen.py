@@ -1,0 +1,178 @@
+"""The clone-modify dialog: edit the parent's config, see the diff, submit with or without warm start."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rfconsole.db.configs import flatten, validate_config
+from rfconsole.db.errors import StoreError
+from rfconsole.db.models import RunRead
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label, Static, Switch, TextArea
+
+from .cells import format_number
+from .ops import OpOutcome, request_ops
+
+
+def merge_patch_between(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The RFC 7396 patch that turns `old` into `new` (a removed key becomes null)."""
+    patch: dict[str, Any] = {key: None for key in old if key not in new}
+    for key, value in new.items():
+        if key in old and isinstance(old[key], dict) and isinstance(value, dict):
+            nested = merge_patch_between(old[key], value)
+            if nested:
+                patch[key] = nested
+        elif key not in old or old[key] != value:
+            patch[key] = value
+    return patch
+
+
+def _contains_null(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, dict):
+        return any(_contains_null(v) for v in value.values())
+    return False
+
+
+def parse_config(text: str, schema: dict[str, Any] | None) -> tuple[dict[str, Any] | None, str | None]:
+    """The edited config, or None and one sentence saying what is wrong with it."""
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, f"The config is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
+    if not isinstance(config, dict):
+        return None, "The config must be a JSON object ({...})."
+    if _contains_null(config):
+        return None, "A clone's config cannot hold null values; remove the key instead."
+    try:
+        validate_config(config, schema)
+    except StoreError as exc:
+        return None, exc.message
+    return config, None
+
+
+def describe_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    before, after = flatten(old), flatten(new)
+    lines = []
+    for key in sorted(set(before) | set(after)):
+        if key not in after:
+            lines.append(f"[red]- {key}: {format_number(before[key])}[/]")
+        elif key not in before:
+            lines.append(f"[green]+ {key}: {format_number(after[key])}[/]")
+        elif before[key] != after[key]:
+            lines.append(f"[yellow]~ {key}: {format_number(before[key])} → "
+                         f"{format_number(after[key])}[/]")
+    return lines
+
+
+class CloneScreen(ModalScreen[OpOutcome | None]):
+    """Dismisses with the queued op's outcome (which names the new run), or None if cancelled."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "submit", "Submit", priority=True),
+        # The editor would otherwise take escape to leave the text area.
+        Binding("escape", "cancel", "Cancel", priority=True),
+    ]
+
+    class Submitted(Message):
+        def __init__(self, outcome: OpOutcome | None, error: str | None) -> None:
+            super().__init__()
+            self.outcome = outcome
+            self.error = error
+
+    def __init__(self, parent: RunRead, schema: dict[str, Any] | None) -> None:
+        super().__init__()
+        self.parent_run = parent
+        self.schema = schema
+        self.config: dict[str, Any] | None = parent.config_leaf
+        self.busy = False
+
+    def compose(self) -> ComposeResult:
+        run = self.parent_run
+        with Vertical(id="clone-dialog", classes="dialog"):
+            yield Label(f"Clone-modify run {run.run_id} ({run.run_name}, {run.status}): "
+                        f"edit the config. ctrl+s submits, escape cancels.", id="clone-title")
+            with Horizontal(id="clone-body"):
+                yield TextArea(json.dumps(run.config_leaf, indent=2, sort_keys=True),
+                               id="clone-config", show_line_numbers=True, tab_behavior="focus")
+                yield Static(id="clone-diff")
+            yield Static(id="clone-error")
+            with Horizontal(id="clone-options"):
+                yield Switch(value=False, id="warm-start")
+                hint = ("" if run.checkpoint_path
+                        else " (this run has no checkpoint yet: warm start will be refused)")
+                yield Label(f"warm start from run {run.run_id}'s checkpoint{hint}",
+                            id="warm-start-label")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Submit (ctrl+s)", id="clone-submit", variant="primary")
+                yield Button("Cancel (esc)", id="clone-cancel")
+
+    def on_mount(self) -> None:
+        self._check(self.query_one("#clone-config", TextArea).text)
+        self.query_one("#clone-config", TextArea).focus()
+
+    @on(TextArea.Changed, "#clone-config")
+    def _edited(self, event: TextArea.Changed) -> None:
+        self._check(event.text_area.text)
+
+    def _check(self, text: str) -> None:
+        self.config, error = parse_config(text, self.schema)
+        self._show_error(error)
+        diff = self.query_one("#clone-diff", Static)
+        if self.config is None:
+            diff.update("[dim]Diff against the parent appears when the config is valid.[/]")
+            return
+        lines = describe_diff(self.parent_run.config_leaf, self.config)
+        header = f"[b]Changes against run {self.parent_run.run_id}[/b]"
+        diff.update("\n".join([header] + (lines or ["[dim]none: an exact copy[/]"])))
+
+    def _show_error(self, error: str | None) -> None:
+        box = self.query_one("#clone-error", Static)
+        box.update(f"[b red]✗[/] {error}" if error else "")
+        box.set_class(bool(error), "has-error")
+        self.query_one("#clone-submit", Button).disabled = bool(error)
+
+    def action_submit(self) -> None:
+        if self.busy or self.config is None:
+            return
+        self.busy = True
+        patch = merge_patch_between(self.parent_run.config_leaf, self.config)
+        warm = self.query_one("#warm-start", Switch).value
+        self._request(patch, warm)
+
+    @work(thread=True, group="clone", exit_on_error=False)
+    def _request(self, patch: dict[str, Any], warm: bool) -> None:
+        app: Any = self.app
+        try:
+            [outcome] = request_ops(app.store, "CLONE_MODIFY", [self.parent_run.run_id],
+                                    origin=app.origin, experiment=app.current_experiment,
+                                    config_patch=patch, warm_start=warm)
+        except Exception as exc:
+            self.post_message(self.Submitted(None, f"The clone request could not be saved "
+                                                   f"({type(exc).__name__}); try again."))
+            return
+        self.post_message(self.Submitted(outcome, outcome.refusal))
+
+    @on(Submitted)
+    def _submitted(self, message: Submitted) -> None:
+        self.busy = False
+        if message.error or message.outcome is None:
+            self._show_error(message.error)
+            self.query_one("#clone-submit", Button).disabled = False
+            return
+        self.dismiss(message.outcome)
+
+    @on(Button.Pressed, "#clone-submit")
+    def _submit_pressed(self) -> None:
+        self.action_submit()
+
+    @on(Button.Pressed, "#clone-cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,154 @@
+"""The experiment log: follow mode, search, and the IC-ops-only view."""
+
+from __future__ import annotations
+
+from rfconsole.db import experiment_log
+from rfconsole.db.models import ExperimentRead
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer, Header, Input, RichLog, Static
+
+from .polling import PollingScreen
+
+LINES_SHOWN = 2000
+IC_COMPONENT = "interactive-control"
+LEVEL_STYLES = {"ERROR": "bold red", "WARNING": "yellow", "INFO": "", "DEBUG": "dim"}
+
+
+def style_line(line: str, search: str) -> Text:
+    parts = line.split(" | ", 4)
+    text = Text(line, no_wrap=False)
+    if len(parts) == 5:
+        stamp_end = len(parts[0])
+        text.stylize("dim", 0, stamp_end)
+        text.stylize(LEVEL_STYLES.get(parts[3].strip(), ""), 0, len(line))
+        component_start = len(" | ".join(parts[:2])) + 3
+        text.stylize("cyan", component_start, component_start + len(parts[2]))
+    if search:
+        text.highlight_words([search], "black on yellow", case_sensitive=False)
+    return text
+
+
+class LogsScreen(PollingScreen):
+    """The experiment log file, newest at the bottom."""
+
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("f", "follow", "Follow"),
+        Binding("slash", "search", "Search"),
+        Binding("i", "ic_only", "IC ops only"),
+        Binding("home,g", "top", "Top", show=False),
+        Binding("end,G", "bottom", "End", show=False),
+    ]
+
+    def __init__(self, experiment: ExperimentRead) -> None:
+        super().__init__()
+        self.experiment = experiment
+        self.follow = True
+        self.ic_only = False
+        self.search = ""
+        self.lines: list[str] = []
+        self._needs_load = True
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        yield Static(id="logs-status")
+        yield Input(placeholder="search the log; enter applies, escape clears", id="log-search")
+        yield RichLog(id="log", wrap=True, markup=False, auto_scroll=True, max_lines=LINES_SHOWN)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"{self.experiment.name} · log"
+        self.query_one("#log-search").display = False
+        self.query_one("#log", RichLog).focus()
+        self._show_status()
+        super().on_mount()
+
+    def polling_allowed(self) -> bool:
+        return self._needs_load or (self.follow and super().polling_allowed())
+
+    def read_data(self) -> list[str]:
+        path = experiment_log.log_file(self.experiment.experiment_path)
+        return experiment_log.tail(path, limit=LINES_SHOWN,
+                                   component=IC_COMPONENT if self.ic_only else None)
+
+    def show_data(self, lines: list[str]) -> None:
+        rebuild = self._needs_load
+        self._needs_load = False
+        if not rebuild and lines == self.lines:
+            return
+        self.lines = lines
+        self._render_lines()
+
+    def _render_lines(self) -> None:
+        log = self.query_one("#log", RichLog)
+        log.auto_scroll = self.follow
+        log.clear()
+        shown = [line for line in self.lines
+                 if not self.search or self.search.lower() in line.lower()]
+        if not shown:
+            empty = ("No IC-op lines yet." if self.ic_only else "The log is empty so far.")
+            if self.search:
+                empty = f"No line contains {self.search!r}."
+            log.write(empty)
+        for line in shown:
+            log.write(style_line(line, self.search))
+        self._show_status(len(shown))
+
+    def _show_status(self, shown: int | None = None) -> None:
+        parts = [f"[b]{'following' if self.follow else 'not following'}[/b] (f)",
+                 "IC ops only (i)" if self.ic_only else "all components (i: IC ops only)"]
+        if self.search:
+            parts.append(f"search: [b]{self.search}[/b]")
+        if shown is not None:
+            parts.append(f"{shown} lines")
+        parts.append(str(experiment_log.log_file(self.experiment.experiment_path)))
+        self.query_one("#logs-status", Static).update(" · ".join(parts))
+
+    def _reload(self) -> None:
+        self._needs_load = True
+        self.poll_now()
+
+    def action_follow(self) -> None:
+        self.follow = not self.follow
+        self.query_one("#log", RichLog).auto_scroll = self.follow
+        if self.follow:
+            self._reload()
+        self._show_status()
+
+    def action_ic_only(self) -> None:
+        self.ic_only = not self.ic_only
+        self._reload()
+
+    def action_search(self) -> None:
+        field = self.query_one("#log-search", Input)
+        field.display = True
+        field.value = self.search
+        field.focus()
+
+    @on(Input.Submitted, "#log-search")
+    def _search(self, event: Input.Submitted) -> None:
+        self.search = event.value.strip()
+        event.input.display = False
+        self.query_one("#log", RichLog).focus()
+        self._render_lines()
+
+    def action_back(self) -> None:
+        field = self.query_one("#log-search", Input)
+        if field.display:
+            field.display = False
+            self.query_one("#log", RichLog).focus()
+            return
+        if self.search:
+            self.search = ""
+            self._render_lines()
+            return
+        self.app.pop_screen()
+
+    def action_top(self) -> None:
+        self.query_one("#log", RichLog).scroll_home(animate=False)
+
+    def action_bottom(self) -> None:
+        self.query_one("#log", RichLog).scroll_end(animate=False)

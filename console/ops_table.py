@@ -1,0 +1,58 @@
+"""A table of IC ops and their outcomes: PENDING until the controller applies them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rfconsole.db.models import ICOpRead
+from rich.text import Text
+from textual.widgets import DataTable
+
+from .cells import op_status_text
+
+OPERATION_LABELS = {"STOP": "stop", "RESUME": "resume", "DELETE": "delete",
+                    "CLONE_MODIFY": "clone"}
+
+
+def outcome_text(op: ICOpRead) -> str:
+    if op.status == "PENDING":
+        return "waiting for the controller"
+    if op.operation == "CLONE_MODIFY" and op.new_run_id is not None:
+        warm = "warm" if op.warm_start else "cold"
+        detail = f"new run {op.new_run_id} ({warm})"
+        return f"{detail}: {op.error}" if op.error else detail
+    return op.error or ("applied" if op.status == "COMPLETED" else "")
+
+
+class OpsTable(DataTable[Any]):
+    """Newest op first; redrawn only when an op was added or settled."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        self._shown: tuple[tuple[int, str], ...] | None = None
+
+    def on_mount(self) -> None:
+        for label, key, width in (("Op", "ic_id", 5), ("Action", "operation", 8),
+                                  ("Run", "run_id", 5), ("Status", "status", 9),
+                                  ("Outcome", "outcome", 44), ("From", "origin", 24)):
+            self.add_column(label, key=key, width=width)
+
+    def show_ops(self, ops: list[ICOpRead]) -> None:
+        signature = tuple((op.ic_id, op.status) for op in ops)
+        if signature == self._shown:
+            return
+        self._shown = signature
+        cursor = self.cursor_row
+        self.clear()
+        for op in ops:
+            self.add_row(
+                Text(str(op.ic_id)),
+                OPERATION_LABELS.get(op.operation, op.operation),
+                str(op.run_id),
+                op_status_text(op.status),
+                Text(outcome_text(op), overflow="ellipsis", no_wrap=True),
+                op.origin,
+                key=str(op.ic_id),
+            )
+        if ops and 0 <= cursor < len(ops):
+            self.move_cursor(row=cursor, animate=False)

@@ -1,0 +1,123 @@
+"""A screen that re-reads its data in a thread worker on a timer.
+
+The next read is scheduled only after the previous one has been applied, so
+reads never overlap; while another screen or a dialog is on top (or refresh is
+paused) no read starts. Workers report back only by posting messages.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rfconsole.db.errors import StoreError
+from textual import on, work
+from textual.message import Message
+from textual.screen import Screen
+from textual.timer import Timer
+
+
+def failure_sentence(exc: BaseException) -> str:
+    if isinstance(exc, StoreError):
+        return exc.message
+    return f"Reading the database failed ({type(exc).__name__}); retrying."
+
+
+class PollingScreen(Screen[Any]):
+    """Subclasses implement `read_data` (in a thread) and `show_data` (on the UI)."""
+
+    class Loaded(Message):
+        def __init__(self, result: Any, started: float) -> None:
+            super().__init__()
+            self.result = result
+            self.started = started
+
+    class Failed(Message):
+        def __init__(self, message: str) -> None:
+            super().__init__()
+            self.message = message
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._poll_timer: Timer | None = None
+        self._loading = False
+        self._poll_again = False
+        self.last_refresh_seconds: float | None = None
+        self.refresh_count = 0
+
+    # --- what subclasses provide --------------------------------------------
+
+    def read_data(self) -> Any:  # runs in a worker thread
+        raise NotImplementedError
+
+    def show_data(self, result: Any) -> None:
+        raise NotImplementedError
+
+    def show_failure(self, message: str) -> None:
+        self.notify(message, severity="error", timeout=4)
+
+    def polling_allowed(self) -> bool:
+        return not getattr(self.app, "refresh_paused", False)
+
+    # --- the loop -------------------------------------------------------------
+
+    @property
+    def interval(self) -> float:
+        return float(getattr(self.app, "refresh_interval", 1.0))
+
+    def on_mount(self) -> None:
+        self.schedule_poll(0)
+
+    def on_screen_resume(self) -> None:
+        self.poll_now()
+
+    def schedule_poll(self, delay: float) -> None:
+        if self._poll_timer is not None:
+            self._poll_timer.stop()
+        self._poll_timer = self.set_timer(max(delay, 0.01), self._tick)  # 0 is not a valid timer
+
+    def poll_now(self) -> None:
+        """Read as soon as possible, after the read in flight if there is one."""
+        if self._loading:
+            self._poll_again = True
+        elif self.is_mounted:
+            self.schedule_poll(0)
+
+    def _tick(self) -> None:
+        if self._loading:
+            return
+        if self.app.screen is not self or not self.polling_allowed():
+            self.schedule_poll(self.interval)
+            return
+        self._loading = True
+        self._poll_again = False
+        self._read_in_thread(time.perf_counter())
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="poll")
+    def _read_in_thread(self, started: float) -> None:
+        try:
+            result = self.read_data()
+        except Exception as exc:  # reported on screen; the loop goes on
+            self.post_message(self.Failed(failure_sentence(exc)))
+            return
+        self.post_message(self.Loaded(result, started))
+
+    @on(Loaded)
+    def _loaded(self, message: Loaded) -> None:
+        message.stop()
+        try:
+            self.show_data(message.result)
+        finally:
+            self.last_refresh_seconds = time.perf_counter() - message.started
+            self.refresh_count += 1
+            self._finish()
+
+    @on(Failed)
+    def _failed(self, message: Failed) -> None:
+        message.stop()
+        self.show_failure(message.message)
+        self._finish()
+
+    def _finish(self) -> None:
+        self._loading = False
+        self.schedule_poll(0 if self._poll_again else self.interval)

@@ -1,0 +1,290 @@
+"""The main screen: the experiment's live runs table, the filter, and the IC ops pane."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from rfconsole.db.models import RUN_STATUSES, ExperimentRead
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import DataTable, Footer, Header, Input, Label, Static
+
+from .cells import STATUS_STYLES
+from .data import RunsSnapshot, read_runs_snapshot
+from .filters import FilterError, parse_filter
+from .ops_table import OpsTable
+from .polling import PollingScreen
+from .runs_table import RunsTable
+
+EMPTY_STATE = (
+    "[b]No experiments yet.[/b]\n\n"
+    "Start the demo experiment with [b reverse] rfconsole demo [/], or run a training script "
+    "that uses rfconsole's controller on this database.\n"
+    "This screen switches to it as soon as it starts."
+)
+OP_ACTIONS = ("stop", "resume", "delete", "clone")
+
+
+class RunsScreen(PollingScreen):
+    """Runs of the current experiment, refreshed in place; ops on the cursor or marked runs."""
+
+    BINDINGS = [
+        Binding("s", "stop", "Stop"),
+        Binding("r", "resume", "Resume"),
+        Binding("d", "delete", "Delete"),
+        Binding("c", "clone", "Clone"),
+        Binding("space", "mark", "Mark", show=False),
+        Binding("a", "mark_all", "Mark all shown", show=False),
+        Binding("slash", "filter", "Filter"),
+        Binding("escape", "clear", "Clear filter/marks", show=False),
+        Binding("o", "sort", "Sort"),
+        Binding("l", "logs", "Logs"),
+        Binding("e", "experiments", "Experiments"),
+        Binding("p", "pause", "Pause", show=False),
+        Binding("plus,equals_sign", "slower", "Refresh slower", show=False),
+        Binding("minus", "faster", "Refresh faster", show=False),
+        Binding("tab", "focus_next_pane", "Ops pane", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.experiment: ExperimentRead | None = None
+        self.known_revision: int | None = None
+        self.since: datetime | None = None
+        self.main_metric: str | None = None
+        self.load_error: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        yield Static(id="status-line")
+        yield Input(placeholder="filter: STOPPED, text, or key op value (lr > 0.01 and "
+                    "val_accuracy >= 0.8); enter applies, escape clears", id="filter")
+        yield Static(id="filter-error")
+        yield RunsTable(id="runs")
+        yield Static(EMPTY_STATE, id="empty")
+        with Vertical(id="ops-pane"):
+            yield Label("IC ops (newest first)", id="ops-title")
+            yield OpsTable(id="ops")
+        yield Footer()
+
+    @property
+    def table(self) -> RunsTable:
+        return self.query_one("#runs", RunsTable)
+
+    def on_mount(self) -> None:
+        self.query_one("#filter").display = False
+        self.query_one("#filter-error").display = False
+        self.query_one("#empty").display = False
+        self.table.focus()
+        self._show_status()
+        super().on_mount()
+
+    # --- refresh --------------------------------------------------------------
+
+    def read_data(self) -> RunsSnapshot:
+        app: Any = self.app
+        return read_runs_snapshot(
+            app.store,
+            experiment_id=app.chosen_experiment_id,
+            experiment_name=app.experiment_name,
+            shown_experiment_id=self.experiment.id if self.experiment else None,
+            known_revision=self.known_revision,
+            since=self.since,
+            main_metric=self.main_metric,
+        )
+
+    def show_data(self, snapshot: RunsSnapshot) -> None:
+        self.load_error = None
+        experiment = snapshot.experiment
+        self.query_one("#empty").display = experiment is None
+        self.table.display = experiment is not None
+        self.query_one("#ops-pane").display = experiment is not None
+        if experiment is None:
+            self.experiment = None
+            self._show_status()
+            return
+        table = self.table
+        if snapshot.full:
+            table.load(snapshot.changed_runs, snapshot.sparks, snapshot.main_metric)
+        elif snapshot.runs_read:
+            table.update_runs(snapshot.changed_runs, snapshot.sparks, snapshot.main_metric)
+        if snapshot.runs_read:
+            self.known_revision = experiment.revision
+            latest = max((run.updated_at for run in snapshot.changed_runs), default=None)
+            if latest is not None and (self.since is None or latest > self.since):
+                self.since = latest
+        if snapshot.full and not snapshot.changed_runs:
+            self.since = None  # nothing seen yet: keep reading everything
+        self.main_metric = snapshot.main_metric
+        self.experiment = experiment
+        self.app.current_experiment = experiment  # type: ignore[attr-defined]
+        self.query_one("#ops", OpsTable).show_ops(snapshot.ops)
+        self._show_status()
+
+    def show_failure(self, message: str) -> None:
+        self.load_error = message
+        self._show_status()
+
+    def forget_experiment(self) -> None:
+        """Start over (another experiment was chosen): the next read loads everything."""
+        self.experiment = None
+        self.known_revision = None
+        self.since = None
+        self.main_metric = None
+        self.table.marked.clear()
+        self.poll_now()
+
+    def _show_status(self) -> None:
+        app: Any = self.app
+        parts = []
+        if self.experiment is None:
+            parts.append("[b]no experiment[/b]")
+        else:
+            counts = Counter(run.status for run in self.table.runs.values())
+            summary = "  ".join(f"[{STATUS_STYLES[s]}]{counts[s]} {s}[/]"
+                                for s in RUN_STATUSES if counts[s])
+            parts.append(f"[b]{self.experiment.name}[/b] ({self.experiment.status})  "
+                         f"{summary or 'no runs yet'}")
+            if self.table.marked:
+                parts.append(f"[b yellow]{len(self.table.marked)} marked[/]")
+            if self.table.run_filter.text:
+                parts.append(f"filter: [b]{self.table.run_filter.text}[/b] "
+                             f"({self.table.row_count} shown)")
+        parts.append("[b yellow]paused[/]" if app.refresh_paused else f"every {app.refresh_interval:g}s")
+        if app.readonly:
+            parts.append("[b]read-only[/b]")
+        if self.load_error:
+            parts.append(f"[red]{self.load_error}[/]")
+        self.query_one("#status-line", Static).update(" · ".join(parts))
+        self.sub_title = app.dispatcher_status
+
+    # --- keys ---------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in OP_ACTIONS and getattr(self.app, "readonly", False):
+            return False
+        return True
+
+    def _runs_for_op(self) -> list[Any]:
+        return [self.table.runs[i] for i in self.table.selected_run_ids() if i in self.table.runs]
+
+    def action_stop(self) -> None:
+        self.app.queue_op("STOP", self._runs_for_op())  # type: ignore[attr-defined]
+
+    def action_resume(self) -> None:
+        self.app.queue_op("RESUME", self._runs_for_op())  # type: ignore[attr-defined]
+
+    def action_delete(self) -> None:
+        self.app.queue_op("DELETE", self._runs_for_op())  # type: ignore[attr-defined]
+
+    def action_clone(self) -> None:
+        run_id = self.table.cursor_run_id()
+        self.app.open_clone(self.table.runs.get(run_id) if run_id else None)  # type: ignore[attr-defined]
+
+    def action_mark(self) -> None:
+        run_id = self.table.cursor_run_id()
+        if run_id is not None:
+            self.table.toggle_mark(run_id)
+            if self.table.cursor_row < self.table.row_count - 1:
+                self.table.move_cursor(row=self.table.cursor_row + 1)
+            self._show_status()
+
+    def action_mark_all(self) -> None:
+        self.table.mark_all_shown()
+        self._show_status()
+
+    def action_filter(self) -> None:
+        field = self.query_one("#filter", Input)
+        field.display = True
+        field.value = self.table.run_filter.text
+        field.focus()
+
+    def action_clear(self) -> None:
+        if self.table.marked:
+            self.table.clear_marks()
+        elif self.table.run_filter.text:
+            self.table.set_filter(parse_filter(""))
+        self._show_status()
+
+    @on(Input.Submitted, "#filter")
+    def _apply_filter(self, event: Input.Submitted) -> None:
+        error = self.query_one("#filter-error", Static)
+        try:
+            run_filter = parse_filter(event.value)
+        except FilterError as exc:
+            error.update(f"[red]{exc}[/]")
+            error.display = True
+            return
+        error.display = False
+        event.input.display = False
+        self.table.set_filter(run_filter)
+        self.table.focus()
+        self._show_status()
+
+    def on_key(self, event: Any) -> None:
+        field = self.query_one("#filter", Input)
+        if event.key == "escape" and field.has_focus:
+            event.stop()
+            field.display = False
+            self.query_one("#filter-error").display = False
+            self.table.focus()
+
+    def action_sort(self) -> None:
+        from .dialogs import SortScreen
+
+        columns = [(column.key, column.label) for column in self.table.spec]
+        current = self.table.sort_column
+
+        def chosen(key: str | None) -> None:
+            if key:
+                self.table.sort_by(key)
+
+        self.app.push_screen(SortScreen(columns, current, self.table.sort_reverse), chosen)
+
+    @on(DataTable.HeaderSelected, "#runs")
+    def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
+        self.table.sort_by(str(event.column_key.value))
+
+    @on(DataTable.RowSelected, "#runs")
+    def _open_detail(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self.app.open_detail(int(event.row_key.value))  # type: ignore[attr-defined]
+
+    def action_logs(self) -> None:
+        self.app.open_logs()  # type: ignore[attr-defined]
+
+    def action_experiments(self) -> None:
+        self.app.open_experiments()  # type: ignore[attr-defined]
+
+    def action_pause(self) -> None:
+        app: Any = self.app
+        app.refresh_paused = not app.refresh_paused
+        self._show_status()
+        if not app.refresh_paused:
+            self.poll_now()
+
+    def action_slower(self) -> None:
+        self._set_interval(self.interval * 2)
+
+    def action_faster(self) -> None:
+        self._set_interval(self.interval / 2)
+
+    def _set_interval(self, seconds: float) -> None:
+        app: Any = self.app
+        app.refresh_interval = min(60.0, max(0.25, round(seconds, 2)))
+        self._show_status()
+
+    def action_focus_next_pane(self) -> None:
+        ops = self.query_one("#ops", OpsTable)
+        (self.table if ops.has_focus else ops).focus()
+
+    def after_ops(self, clear_marks: bool) -> None:
+        if clear_marks:
+            self.table.clear_marks()
+        self._show_status()
+        self.poll_now()
+

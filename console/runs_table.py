@@ -1,0 +1,279 @@
+"""The live runs table: rows keyed by run id and updated in place on every refresh.
+
+Only runs whose `updated_at` (or sparkline) changed are touched, so the cursor,
+sort, filter, marks and scroll position survive a refresh. The column set (the
+latest metrics and the config keys that differ between runs) is rebuilt only
+when it changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from rfconsole.db.models import RunRead
+from textual.widgets import DataTable
+from textual.widgets.data_table import RowDoesNotExist
+
+from .cells import (
+    SortableCell,
+    format_number,
+    fraction_cell,
+    progress_cell,
+    sort_key,
+    sparkline,
+    status_cell,
+    value_cell,
+)
+from .data import SPARK_POINTS
+from .filters import RunFilter, parse_filter
+
+MAX_METRIC_COLUMNS = 3
+METRIC_ORDER = ("val_loss", "val_accuracy", "train_loss", "train_accuracy", "loss", "accuracy")
+MARK = "●"
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    width: int | None = None
+
+
+def metric_columns(names: Iterable[str]) -> list[str]:
+    """The metric names worth a column: the usual ones first, at most a few."""
+    names = set(names)
+    ordered = [n for n in METRIC_ORDER if n in names] + sorted(names - set(METRIC_ORDER))
+    return ordered[:MAX_METRIC_COLUMNS]
+
+
+def differing_config_keys(runs: Iterable[RunRead]) -> list[str]:
+    """Dotted config keys whose values are not the same in every run."""
+    seen: dict[str, Any] = {}
+    differing: set[str] = set()
+    count = 0
+    for run in runs:
+        config = run.flattened_config
+        if count:
+            differing.update(key for key in seen if key not in config)
+        for key, value in config.items():
+            if key not in seen:
+                seen[key] = value
+                if count:
+                    differing.add(key)
+            elif key not in differing and seen[key] != value:
+                differing.add(key)
+        count += 1
+    return sorted(differing)
+
+
+class RunsTable(DataTable[Any]):
+    """A DataTable of runs that knows how to apply a refresh without losing view state."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        self.runs: dict[int, RunRead] = {}
+        self.sparks: dict[int, list[float]] = {}
+        self.marked: set[int] = set()
+        self.run_filter: RunFilter = parse_filter("")
+        self.sort_column: str | None = None
+        self.sort_reverse = False
+        self.main_metric: str | None = None
+        self.spec: list[Column] = []
+        self._metric_names: set[str] = set()
+        self._config_keys: list[str] = []
+
+    # --- columns ------------------------------------------------------------
+
+    def _column_spec(self) -> list[Column]:
+        spark_label = f"{self.main_metric} trend" if self.main_metric else "trend"
+        spec = [
+            Column("id", "ID", 6),
+            Column("name", "Name", self._width("name", lambda run: run.run_name)),
+            Column("status", "Status", 9),
+            Column("progress", "Progress", 15),
+            Column("epoch", "Epoch", 5),
+            Column("chunk", "Chunk", 5),
+        ]
+        spec += [Column(f"m:{name}", name, max(len(name), 8))
+                 for name in metric_columns(self._metric_names)]
+        spec += [
+            Column("spark", spark_label, max(SPARK_POINTS // 2, len(spark_label))),
+            Column("source", "Source", 6),
+            Column("parent", "Parent", 6),
+        ]
+        spec += [Column(f"c:{key}", key, self._width(
+            key, lambda run, key=key: format_number(run.flattened_config.get(key))))
+            for key in self._config_keys]
+        return spec
+
+    def _width(self, label: str, text_of: Any, limit: int = 24) -> int:
+        """Fixed column widths: auto-sized columns lose their size when a dialog opens."""
+        longest = max((len(text_of(run)) for run in self.runs.values()), default=0)
+        return min(limit, max(len(label), longest, 4))
+
+    def cells(self, run: RunRead) -> list[SortableCell]:
+        mark = MARK if run.run_id in self.marked else " "
+        cells: dict[str, SortableCell] = {
+            "id": SortableCell(f"{mark}{run.run_id:>4}", run.run_id,
+                               "bold yellow" if mark != " " else ""),
+            "name": SortableCell(run.run_name, run.run_name),
+            "status": status_cell(run.status),
+            "progress": progress_cell(run.progress),
+            "epoch": fraction_cell(run.current_epoch, run.num_epochs),
+            "chunk": fraction_cell(run.current_chunk, run.num_chunks),
+            "spark": SortableCell(sparkline(self.sparks.get(run.run_id, [])[-SPARK_POINTS // 2:]),
+                                  (self.sparks.get(run.run_id) or [None])[-1], "cyan"),
+            "source": SortableCell(run.source, run.source),
+            "parent": value_cell(run.parent_run_id),
+        }
+        for column in self.spec:
+            if column.key.startswith("m:"):
+                cells[column.key] = value_cell(run.metrics.get(column.key[2:]))
+            elif column.key.startswith("c:"):
+                cells[column.key] = value_cell(run.flattened_config.get(column.key[2:]))
+        return [cells[column.key] for column in self.spec]
+
+    # --- applying refreshes -------------------------------------------------
+
+    def load(self, runs: list[RunRead], sparks: dict[int, list[float]],
+             main_metric: str | None) -> None:
+        """Replace everything (first load, or another experiment)."""
+        self.runs = {run.run_id: run for run in runs}
+        self.sparks = dict(sparks)
+        self.marked &= set(self.runs)
+        self.main_metric = main_metric
+        self._metric_names = {name for run in runs for name in run.metrics}
+        self._config_keys = differing_config_keys(self.runs.values())
+        self.rebuild()
+
+    def update_runs(self, runs: list[RunRead], sparks: dict[int, list[float]],
+                    main_metric: str | None) -> int:
+        """Apply the runs that changed; returns how many rows really changed."""
+        changed: list[RunRead] = []
+        added = False
+        for run in runs:
+            old = self.runs.get(run.run_id)
+            spark = sparks.get(run.run_id)
+            if (old is not None and old.updated_at == run.updated_at
+                    and (spark is None or spark == self.sparks.get(run.run_id))):
+                continue
+            added = added or old is None
+            self.runs[run.run_id] = run
+            if spark is not None:
+                self.sparks[run.run_id] = spark
+            changed.append(run)
+        if not changed:
+            return 0
+        self._metric_names.update(name for run in changed for name in run.metrics)
+        if added:
+            self._config_keys = differing_config_keys(self.runs.values())
+        if main_metric != self.main_metric or self._column_spec() != self.spec:
+            self.main_metric = main_metric
+            self.rebuild()
+            return len(changed)
+        for run in changed:
+            self._update_row(run)
+        if self.sort_column is not None:
+            self._sort_keeping_cursor()
+        return len(changed)
+
+    def _update_row(self, run: RunRead) -> None:
+        key = str(run.run_id)
+        shown = key in self.rows
+        if not self.run_filter(run):
+            if shown:
+                self.remove_row(key)
+            return
+        cells = self.cells(run)
+        if not shown:
+            self.add_row(*cells, key=key)
+            return
+        for column, cell in zip(self.spec, cells, strict=True):
+            if self.get_cell(key, column.key) != cell:
+                self.update_cell(key, column.key, cell)
+
+    def rebuild(self) -> None:
+        """Clear and refill the table, keeping the cursor's run and the scroll position."""
+        cursor_key = self.cursor_run_id()
+        scroll_x, scroll_y = self.scroll_x, self.scroll_y
+        self.spec = self._column_spec()
+        self.clear(columns=True)
+        for column in self.spec:
+            self.add_column(column.label, width=column.width, key=column.key)
+        for run_id in sorted(self.runs):
+            run = self.runs[run_id]
+            if self.run_filter(run):
+                self.add_row(*self.cells(run), key=str(run_id))
+        if self.sort_column is not None and self.sort_column in {c.key for c in self.spec}:
+            self.sort(self.sort_column, key=lambda cell: sort_key(cell.sort_value),
+                      reverse=self.sort_reverse)
+        self._move_to(cursor_key)
+        self.scroll_to(scroll_x, scroll_y, animate=False, immediate=True)
+
+    # --- view state ---------------------------------------------------------
+
+    def cursor_run_id(self) -> int | None:
+        if not self.row_count or self.cursor_row < 0 or self.cursor_row >= self.row_count:
+            return None
+        row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
+        return int(row_key.value) if row_key.value is not None else None
+
+    def _move_to(self, run_id: int | None) -> None:
+        if run_id is None:
+            return
+        try:
+            index = self.get_row_index(str(run_id))
+        except RowDoesNotExist:
+            return
+        if index != self.cursor_row:
+            self.move_cursor(row=index, animate=False, scroll=False)
+
+    def _sort_keeping_cursor(self) -> None:
+        cursor_key = self.cursor_run_id()
+        self.sort(self.sort_column, key=lambda cell: sort_key(cell.sort_value),
+                  reverse=self.sort_reverse)
+        self._move_to(cursor_key)
+
+    def sort_by(self, column_key: str, reverse: bool | None = None) -> None:
+        """Sort by a column; choosing the current sort column again reverses the order."""
+        if reverse is None:
+            reverse = not self.sort_reverse if column_key == self.sort_column else False
+        self.sort_column, self.sort_reverse = column_key, reverse
+        self._sort_keeping_cursor()
+
+    def set_filter(self, run_filter: RunFilter) -> None:
+        self.run_filter = run_filter
+        self.rebuild()
+
+    def toggle_mark(self, run_id: int) -> None:
+        if run_id in self.marked:
+            self.marked.discard(run_id)
+        else:
+            self.marked.add(run_id)
+        self._refresh_id_cell(run_id)
+
+    def mark_all_shown(self) -> None:
+        shown = {int(key.value) for key in self.rows if key.value is not None}
+        newly = shown - self.marked
+        self.marked |= shown
+        for run_id in newly:
+            self._refresh_id_cell(run_id)
+
+    def clear_marks(self) -> None:
+        marked, self.marked = self.marked, set()
+        for run_id in marked:
+            self._refresh_id_cell(run_id)
+
+    def _refresh_id_cell(self, run_id: int) -> None:
+        run = self.runs.get(run_id)
+        if run is not None and str(run_id) in self.rows:
+            self.update_cell(str(run_id), "id", self.cells(run)[0])
+
+    def selected_run_ids(self) -> list[int]:
+        """The marked runs if any, else the run under the cursor."""
+        if self.marked:
+            return sorted(self.marked)
+        run_id = self.cursor_run_id()
+        return [run_id] if run_id is not None else []
