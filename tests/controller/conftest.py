@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-
 from rfconsole.controller import ChunkContext, Controller, ControllerEvent
 from rfconsole.db import Store, ic_ops, metrics, runs
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from rfconsole.controller import events
 from rfconsole.db import experiment_log, experiments, ic_ops
 
@@ -18,10 +17,13 @@ def test_runs_round_robin_and_complete(store, make_controller, trainer, kit):
         run = kit.run_of(store, run_id)
         assert run.status == "COMPLETED"
         assert (run.num_chunks_visited, run.current_epoch, run.current_chunk) == (6, 2, 3)
-        assert run.num_epochs_completed == 2 and run.progress == 1.0
-        assert run.completed_steps == 6 and run.total_steps == 6
+        assert run.num_epochs_completed == 2
+        assert run.progress == 1.0
+        assert run.completed_steps == 6
+        assert run.total_steps == 6
         assert run.metrics["w"] == pytest.approx(6 * lr)
-        assert run.checkpoint_path and run.checkpoint_path.endswith(f"run_{run_id}.ckpt")
+        assert run.checkpoint_path
+        assert run.checkpoint_path.endswith(f"run_{run_id}.ckpt")
         assert len(kit.losses(store, run_id)) == 6
 
 
@@ -37,10 +39,12 @@ def test_stop_then_resume_continues_at_the_same_chunk(store, make_controller, tr
     recorder.then(lambda e: e.kind == events.RUN_STOPPED and e.run_id == 1, resume)
     assert make_controller().run().status == "completed"
 
-    assert stopped_at["status"] == "STOPPED" and stopped_at["num_chunks_visited"] == 3
+    assert stopped_at["status"] == "STOPPED"
+    assert stopped_at["num_chunks_visited"] == 3
     assert trainer.positions(1) == [0, 1, 2, 3, 4, 5]  # no chunk repeated, none skipped
     run = kit.run_of(store, 1)
-    assert run.status == "COMPLETED" and run.metrics["w"] == pytest.approx(0.6)
+    assert run.status == "COMPLETED"
+    assert run.metrics["w"] == pytest.approx(0.6)
     with store.read() as session:
         ops = ic_ops.list_ops(session, run_id=1)
     assert [(op.operation, op.status) for op in ops] == [("RESUME", "COMPLETED"), ("STOP", "COMPLETED")]
@@ -52,7 +56,8 @@ def test_delete_drops_the_run(store, make_controller, trainer, kit):
     controller = make_controller()
     assert controller.run().status == "completed"
     run = kit.run_of(store, 2)
-    assert run.status == "KILLED" and run.checkpoint_path is None
+    assert run.status == "KILLED"
+    assert run.checkpoint_path is None
     assert trainer.positions(2) == [0, 1]  # the chunk in flight was its last
     assert run.num_chunks_visited == 1  # ... and its result was dropped with the run
     assert not controller.checkpoints.path_for(2).exists()
@@ -66,7 +71,9 @@ def test_cold_clone_starts_from_scratch(store, make_controller, trainer, recorde
     assert make_controller().run().status == "completed"
     new_id = clone["new"]
     run = kit.run_of(store, new_id)
-    assert run.status == "COMPLETED" and run.source == "CLONE" and run.parent_run_id == 1
+    assert run.status == "COMPLETED"
+    assert run.source == "CLONE"
+    assert run.parent_run_id == 1
     assert run.config_leaf == {"lr": 0.3}
     assert trainer.positions(new_id) == [0, 1, 2, 3, 4, 5]
     assert kit.losses(store, new_id)[0] == pytest.approx(1 / 1.3)  # a fresh model's first loss
@@ -83,7 +90,8 @@ def test_warm_clone_continues_from_the_parent(store, make_controller, trainer, k
     first = kit.losses(store, new_id)[0]
     assert first == pytest.approx(1 / (1 + 4 * 0.1 + 0.3))  # the parent's w, then one step of its own
     run = kit.run_of(store, new_id)
-    assert run.status == "COMPLETED" and run.warm_start
+    assert run.status == "COMPLETED"
+    assert run.warm_start
     assert run.metrics["w"] == pytest.approx(0.4 + 2 * 0.3)
 
 
@@ -95,9 +103,11 @@ def test_clone_with_a_bad_config_fails_only_itself(store, make_controller, train
     assert controller.run().status == "completed"
     op = clone["op"]
     run = kit.run_of(store, op.new_run_id)
-    assert run.status == "FAILED" and "lr must be positive" in run.error
+    assert run.status == "FAILED"
+    assert "lr must be positive" in run.error
     settled = kit.op_of(store, op.ic_id)
-    assert settled.status == "FAILED" and "lr must be positive" in settled.error
+    assert settled.status == "FAILED"
+    assert "lr must be positive" in settled.error
     assert settled.processed_at is not None
     assert [kit.run_of(store, i).status for i in (1, 2)] == ["COMPLETED", "COMPLETED"]
     ic_lines = experiment_log.tail(experiment_log.log_file(controller.experiment_path),
@@ -110,7 +120,8 @@ def test_a_run_whose_trainer_raises_fails_alone(store, make_controller, trainer,
     controller = make_controller()
     assert controller.run().status == "completed"
     failed = kit.run_of(store, 2)
-    assert failed.status == "FAILED" and failed.error == "RuntimeError: boom at 1"
+    assert failed.status == "FAILED"
+    assert failed.error == "RuntimeError: boom at 1"
     assert kit.run_of(store, 1).status == "COMPLETED"
     lines = experiment_log.tail(experiment_log.log_file(controller.experiment_path))
     assert any("Run 2 failed: RuntimeError: boom at 1" in line for line in lines)
@@ -124,7 +135,9 @@ def test_an_op_on_a_run_that_changed_meanwhile_is_skipped(store, make_controller
     trainer.hooks[(1, 5)] = lambda: holder.update(op=kit.request(store, "STOP", 1))
     assert make_controller().run().status == "completed"
     op = kit.op_of(store, holder["op"].ic_id)
-    assert op.status == "SKIPPED" and "COMPLETED" in op.error and op.processed_at is not None
+    assert op.status == "SKIPPED"
+    assert "COMPLETED" in op.error
+    assert op.processed_at is not None
     assert kit.run_of(store, 1).status == "COMPLETED"
 
 
