@@ -1,0 +1,139 @@
+"""`rfconsole` and `rfconsole demo`: open the store, start the dispatcher thread (and the demo's
+controller), run the console, and stop everything cleanly when it quits."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rfconsole.db import Store, StoreError, experiments
+
+from .app import ConsoleApp, make_app
+
+EXIT_FAILED = 1
+CONTROLLER_JOIN_SECONDS = 60
+
+
+def _fail(message: str) -> int:
+    print(f"rfconsole: {message}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+@contextmanager
+def dispatcher_thread(store: Store, args: argparse.Namespace) -> Iterator[tuple[str | None, str | None]]:
+    """Serve the REST API beside the console; yields (url, None) or (None, why it did not start)."""
+    if getattr(args, "no_dispatcher", False):
+        yield None, None
+        return
+    from rfconsole.dispatcher import create_app
+    from rfconsole.dispatcher.security import check_bind
+    from rfconsole.dispatcher.server import DispatcherServer, ServerStartError
+
+    token = getattr(args, "token", None)
+    server = None
+    try:
+        check_bind(args.host, token, getattr(args, "insecure", False))
+        server = DispatcherServer(create_app(store, token=token), host=args.host, port=args.port)
+        server.start()
+    except ServerStartError as exc:
+        yield None, str(exc)
+        return
+    try:
+        yield server.url + (" (token required)" if token else ""), None
+    finally:
+        server.stop()
+
+
+def _build_app(store: Store, args: argparse.Namespace, url: str | None, error: str | None,
+               experiment: str | None = None) -> ConsoleApp:
+    return make_app(store, readonly=getattr(args, "readonly", False),
+                    refresh=getattr(args, "refresh", 1.0), dispatcher_url=url,
+                    dispatcher_error=error, experiment=experiment)
+
+
+def run_console(args: argparse.Namespace) -> int:
+    """The console on `--db`, with the dispatcher in a background thread."""
+    try:
+        store = Store.open(args.db)
+    except StoreError as exc:
+        return _fail(exc.message)
+    try:
+        with dispatcher_thread(store, args) as (url, error):
+            _build_app(store, args, url, error).run()
+    finally:
+        store.close()
+    return 0
+
+
+class ControllerThread:
+    """Runs a Controller in a daemon thread; remembers why it failed, if it did."""
+
+    def __init__(self, controller: Any) -> None:
+        self.controller = controller
+        self.error: str | None = None
+        self.app: ConsoleApp | None = None
+        self.thread = threading.Thread(target=self._run, name="rfconsole-controller", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.controller.run()
+        except Exception as exc:
+            self.error = f"The experiment's controller stopped: {exc}"
+            app = self.app
+            if app is not None and app.is_running:
+                try:
+                    app.call_from_thread(app.notify, self.error, severity="error", timeout=15)
+                except RuntimeError:
+                    pass  # the app quit meanwhile
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Ask the controller to end the experiment (cancelled, resumable) and wait for it."""
+        self.controller.request_end()
+        self.thread.join(CONTROLLER_JOIN_SECONDS)
+
+
+def run_demo_console(args: argparse.Namespace) -> int:
+    """The demo experiment's controller in the background and the console on it."""
+    from rfconsole.controller.demo import make_demo_controller
+
+    try:
+        store = Store.open(args.db)
+    except StoreError as exc:
+        return _fail(exc.message)
+    try:
+        try:
+            controller = make_demo_controller(
+                store, experiment=args.experiment, runs=args.runs, chunks=args.chunks,
+                epochs=args.epochs, pace=args.pace, workers=getattr(args, "workers", 1))
+        except StoreError as exc:
+            return _fail(exc.message)
+        runner = ControllerThread(controller)
+        with dispatcher_thread(store, args) as (url, error):
+            app = _build_app(store, args, url, error, experiment=controller.experiment_name)
+            runner.app = app
+            runner.start()
+            try:
+                app.run()
+            finally:
+                runner.stop()
+        name = controller.experiment_name
+        if runner.error:
+            return _fail(runner.error)
+        if runner.thread.is_alive():
+            return _fail(f"The experiment {name!r} did not end within "
+                         f"{CONTROLLER_JOIN_SECONDS} s of quitting.")
+        with store.read() as session:
+            status = experiments.get_experiment(session, controller.experiment_id).status
+        hint = (f"; resume it with 'rfconsole demo --experiment {name}'"
+                if status == "cancelled" else "")
+        print(f"Experiment {name!r} is {status}{hint}.")
+        return 0
+    finally:
+        store.close()
