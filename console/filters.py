@@ -30,8 +30,8 @@ _OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "<": operator.lt,
     "~": lambda have, want: str(want).lower() in str(have).lower(),
 }
-_CONDITION = re.compile(r"^\s*([A-Za-z_][\w.\-]*)\s*(==|!=|>=|<=|=|>|<|~)\s*(.+?)\s*$")
-_AND = re.compile(r"\s+and\s+|\s*,\s*", re.IGNORECASE)
+_CONDITION = re.compile(r"^\s*([A-Za-z_][\w.\-]*)\s*(==|!=|>=|<=|=|>|<|~)\s*([^=<>!~\s].*?)\s*$")
+_AND = re.compile(r"(?:^|\s+)and(?:\s+|$)|\s*,\s*", re.IGNORECASE)
 
 
 class FilterError(ValueError):

@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import update
-from textual.widgets import Input, TextArea
-
 from rfconsole.console.app import ConsoleApp, make_app
 from rfconsole.db import Store, experiment_log, experiments, ic_ops, metrics, runs
 from rfconsole.db.models import Experiment, InteractiveControl, Metric, Run
+from sqlalchemy import update
+from textual.widgets import Input, TextArea
 
 FIXED_TIME = datetime(2026, 1, 15, 9, 30, tzinfo=timezone.utc)
 ORIGIN = "console:ana@gpu1"
@@ -163,3 +162,19 @@ async def wait_for_data(pilot: Any, screen: Any = None) -> None:
     screen = screen or pilot.app.screen
     await wait_until(pilot, lambda: screen.refresh_count >= 1, what="the first read")
     await pilot.pause()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def kit() -> Any:
+    """The helpers above, for test modules (which cannot import conftest under importlib mode)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        ORIGIN=ORIGIN, FIXED_TIME=FIXED_TIME, console_app=console_app, wait_until=wait_until,
+        wait_for_data=wait_for_data, wait_for_refresh=wait_for_refresh,
+        stop_blinking=stop_blinking, seed_experiment=seed_experiment)

@@ -1,0 +1,121 @@
+"""Filter expressions, table cells, config diffs and the merge patch the clone dialog sends."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from rfconsole.console.cells import format_number, progress_bar, sort_key, sparkline
+from rfconsole.console.clone_screen import describe_diff, merge_patch_between, parse_config
+from rfconsole.console.filters import FilterError, parse_filter
+from rfconsole.console.runs_table import differing_config_keys, metric_columns
+from rfconsole.db.configs import merge_patch
+from rfconsole.db.models import RunRead
+
+WHEN = datetime(2026, 1, 15, tzinfo=timezone.utc)
+
+
+def make_run(run_id: int, status: str = "ONGOING", config: dict | None = None,
+             metrics: dict | None = None, name: str | None = None) -> RunRead:
+    from rfconsole.db.configs import flatten
+
+    config = config or {}
+    return RunRead(run_id=run_id, experiment_id=1, run_name=name or f"run_{run_id}",
+                   status=status, config_leaf=config, flattened_config=flatten(config),
+                   metrics=metrics or {}, current_chunk=0, num_chunks=4, current_epoch=0,
+                   num_epochs=2, num_epochs_completed=0, completed_steps=0, total_steps=0,
+                   num_chunks_visited=run_id, source="USER", warm_start=False,
+                   created_at=WHEN, updated_at=WHEN)
+
+
+RUNS = [
+    make_run(1, "ONGOING", {"lr": 0.1, "model": {"width": 64}}, {"val_accuracy": 0.9}),
+    make_run(2, "STOPPED", {"lr": 0.01, "model": {"width": 128}}, {"val_accuracy": 0.7}),
+    make_run(3, "COMPLETED", {"lr": 0.001, "model": {"width": 64}, "tag": "bert-base"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", [1, 2, 3]),
+        ("STOPPED", [2]),
+        ("stopped", [2]),
+        ("status = STOPPED", [2]),
+        ("status != STOPPED", [1, 3]),
+        ("lr > 0.01", [1]),
+        ("lr >= 0.01", [1, 2]),
+        ("model.width = 64", [1, 3]),
+        ("width == 128", [2]),
+        ("val_accuracy >= 0.8", [1]),
+        ("val_accuracy < 0.8", [2]),
+        ("bert", [3]),
+        ("tag ~ BERT", [3]),
+        ("lr < 0.05 and width = 64", [3]),
+        ("lr < 0.05, STOPPED", [2]),
+        ("progress > 0.2", [2, 3]),
+        ("name = run_3", [3]),
+        ("unknown_key > 1", []),
+    ],
+)
+def test_filter_expressions_pick_the_right_runs(text: str, expected: list[int]) -> None:
+    run_filter = parse_filter(text)
+    assert [run.run_id for run in RUNS if run_filter(run)] == expected
+
+
+@pytest.mark.parametrize("text", ["lr >", "> 3", "lr > 1 and", "a =< b"])
+def test_unreadable_filters_give_one_sentence(text: str) -> None:
+    with pytest.raises(FilterError) as caught:
+        parse_filter(text)
+    assert caught.value.args[0].endswith(".")
+    assert "\n" not in caught.value.args[0]
+
+
+def test_sparkline_progress_and_numbers() -> None:
+    assert sparkline([]) == ""
+    assert sparkline([1, 2, 3, 4, 5, 6, 7, 8]) == "▁▂▃▄▅▆▇█"
+    assert sparkline([3.0, 3.0]) == "▄▄"
+    assert progress_bar(0.5, width=4) == "██░░  50%"
+    assert progress_bar(2.0, width=2) == "██ 100%"
+    assert format_number(0.123456) == "0.1235"
+    assert format_number(1e-6) == "1.00e-06"
+    assert format_number(None) == "–"
+    assert sorted([None, "b", 2, 1.5], key=sort_key) == [1.5, 2, "b", None]
+
+
+def test_config_columns_are_the_keys_that_differ() -> None:
+    assert differing_config_keys(RUNS) == ["lr", "model.width", "tag"]
+    assert differing_config_keys(RUNS[:1]) == []
+    assert metric_columns(["z", "val_loss", "train_loss", "val_accuracy", "a"]) == [
+        "val_loss", "val_accuracy", "train_loss"]
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ({"lr": 0.1, "opt": {"name": "sgd", "m": 0.9}}, {"lr": 0.2, "opt": {"name": "sgd"}}),
+        ({"lr": 0.1}, {"lr": 0.1, "extra": [1, 2]}),
+        ({"a": {"b": 1}}, {"a": {}}),
+        ({"a": 1, "b": 2}, {"b": 2}),
+    ],
+)
+def test_the_clone_patch_turns_the_parent_config_into_the_edited_one(old: dict, new: dict) -> None:
+    assert merge_patch(old, merge_patch_between(old, new)) == new
+
+
+def test_clone_config_errors_are_inline_sentences() -> None:
+    schema = {"type": "object", "properties": {"lr": {"type": "number", "exclusiveMinimum": 0}}}
+    assert parse_config('{"lr": 0.1}', schema) == ({"lr": 0.1}, None)
+    config, error = parse_config('{"lr": -1}', schema)
+    assert config is None
+    assert error is not None
+    assert error.startswith("The config is invalid at lr")
+    config, error = parse_config('{"lr": 0.1', schema)
+    assert config is None
+    assert error is not None
+    assert "not valid JSON" in error
+    assert "line 1" in error
+    assert parse_config("[1]", None)[1] == "The config must be a JSON object ({...})."
+    assert "null" in (parse_config('{"lr": null}', None)[1] or "")
+    assert describe_diff({"lr": 0.1, "a": 1}, {"lr": 0.2, "b": 2}) == [
+        "[red]- a: 1[/]", "[green]+ b: 2[/]", "[yellow]~ lr: 0.1 → 0.2[/]"]

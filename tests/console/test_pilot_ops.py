@@ -1,0 +1,183 @@
+"""Each key's IC op queues the right op row; refusals, bulk ops and --readonly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rfconsole.console.clone_screen import CloneScreen
+from rfconsole.console.dialogs import ConfirmScreen
+from rfconsole.db import Store, ic_ops, runs
+from textual.widgets import Switch, TextArea
+
+pytestmark = pytest.mark.anyio
+
+
+
+def ops_of(store: Store, run_id: int | None = None) -> list[Any]:
+    with store.read() as session:
+        return ic_ops.list_ops(session, run_id=run_id)
+
+
+def pending_ops(store: Store) -> list[tuple[str, int]]:
+    with store.read() as session:
+        return [(op.operation, op.run_id) for op in ic_ops.list_ops(session, status="PENDING")]
+
+
+def notifications(app: Any) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+async def goto_run(pilot: Any, run_id: int) -> None:
+    table = pilot.app.runs_screen.table
+    table.move_cursor(row=table.get_row_index(str(run_id)))
+    await pilot.pause()
+
+
+async def test_stop_and_resume_keys_queue_ops(store: Store, seeded: Any, kit: Any) -> None:
+    app = kit.console_app(store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await kit.wait_for_data(pilot)
+        await goto_run(pilot, seeded.run_ids[0])  # ONGOING
+        await pilot.press("s")
+        await kit.wait_until(pilot, lambda: pending_ops(store), what="the stop op")
+        await goto_run(pilot, seeded.run_ids[2])  # STOPPED
+        await pilot.press("r")
+        await kit.wait_until(pilot, lambda: len(pending_ops(store)) == 2, what="the resume op")
+        assert sorted(pending_ops(store)) == [("RESUME", seeded.run_ids[2]),
+                                              ("STOP", seeded.run_ids[0])]
+        assert {op.origin for op in ops_of(store) if op.status == "PENDING"} == {kit.ORIGIN}
+        # the ops pane shows them PENDING after the next refresh
+        ops_table = app.screen.query_one("#ops")
+        await kit.wait_until(pilot, lambda: ops_table.row_count == 4, what="the ops pane")
+        assert str(ops_table.get_row_at(0)[3]) == "PENDING"
+
+
+async def test_a_refused_op_shows_the_refusal_sentence(store: Store, seeded: Any, kit: Any) -> None:
+    app = kit.console_app(store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await kit.wait_for_data(pilot)
+        await goto_run(pilot, seeded.run_ids[1])  # COMPLETED: stop is not allowed
+        await pilot.press("s")
+        expected = f"Run {seeded.run_ids[1]} is COMPLETED; stop applies only to NEW or ONGOING runs."
+        await kit.wait_until(pilot, lambda: expected in notifications(app), what="the refusal")
+        assert pending_ops(store) == []
+
+
+async def test_delete_asks_first_and_names_the_run(store: Store, seeded: Any, kit: Any) -> None:
+    app = kit.console_app(store)
+    run_id = seeded.run_ids[3]
+    async with app.run_test(size=(120, 36)) as pilot:
+        await kit.wait_for_data(pilot)
+        await goto_run(pilot, run_id)
+        await pilot.press("d")
+        await kit.wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the dialog")
+        assert f"run_{run_id} (id {run_id}, NEW)" in app.screen.question
+        await pilot.press("n")
+        await pilot.pause(0.2)
+        assert pending_ops(store) == []
+        await pilot.press("d")
+        await kit.wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the dialog")
+        await pilot.press("y")
+        await kit.wait_until(pilot, lambda: pending_ops(store) == [("DELETE", run_id)], what="delete")
+        table = app.runs_screen.table
+        await kit.wait_until(pilot, lambda: str(table.get_cell(str(run_id), "status")) == "KILLED",
+                         what="KILLED in the table")
+
+
+async def test_clone_modify_submits_a_patch_and_shows_the_new_run(store: Store, seeded: Any, kit: Any) -> None:
+    app = kit.console_app(store)
+    parent = seeded.run_ids[2]  # STOPPED, has a checkpoint
+    async with app.run_test(size=(120, 36)) as pilot:
+        await kit.wait_for_data(pilot)
+        await goto_run(pilot, parent)
+        await pilot.press("c")
+        await kit.wait_until(pilot, lambda: isinstance(app.screen, CloneScreen), what="the editor")
+        editor = app.screen.query_one("#clone-config", TextArea)
+        editor.text = editor.text.replace('"lr": 0.01', '"lr": 0.02')
+        await pilot.pause()
+        assert "lr: 0.01 → 0.02" in str(app.screen.query_one("#clone-diff").render())
+        app.screen.query_one("#warm-start", Switch).value = True
+        await pilot.press("ctrl+s")
+        await kit.wait_until(pilot, lambda: not isinstance(app.screen, CloneScreen), what="submit")
+        [op] = [op for op in ops_of(store) if op.status == "PENDING"]
+        assert (op.operation, op.run_id, op.config_leaf, op.warm_start) == (
+            "CLONE_MODIFY", parent, {"lr": 0.02}, True)
+        with store.read() as session:
+            clone = runs.get_run(session, op.new_run_id)
+        assert clone.config_leaf["lr"] == 0.02
+        assert clone.parent_run_id == parent
+        assert any(f"queued as new run {op.new_run_id}" in text for text in notifications(app))
+
+
+async def test_clone_modify_shows_schema_errors_before_submit(store: Store, seeded: Any, kit: Any) -> None:
+    app = kit.console_app(store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await kit.wait_for_data(pilot)
+        await pilot.press("c")
+        await kit.wait_until(pilot, lambda: isinstance(app.screen, CloneScreen), what="the editor")
+        editor = app.screen.query_one("#clone-config", TextArea)
+        editor.text = editor.text.replace('"batch_size": 32', '"batch_size": 0')
+        await pilot.pause()
+        error = str(app.screen.query_one("#clone-error").render())
+        assert "invalid at batch_size" in error
+        assert app.screen.query_one("#clone-submit").disabled
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, CloneScreen)
+        assert pending_ops(store) == []
+
+
+async def test_warm_clone_of_a_run_without_checkpoint_is_refused_inline(store: Store, seeded: Any, kit: Any) -> None:
+    app = kit.console_app(store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await kit.wait_for_data(pilot)
+        await goto_run(pilot, seeded.run_ids[3])  # NEW, no checkpoint
+        await pilot.press("c")
+        await kit.wait_until(pilot, lambda: isinstance(app.screen, CloneScreen), what="the editor")
+        app.screen.query_one("#warm-start", Switch).value = True
+        await pilot.press("ctrl+s")
+        box = app.screen.query_one("#clone-error")
+        await kit.wait_until(pilot, lambda: "no checkpoint yet" in str(box.render()), what="refusal")
+        assert isinstance(app.screen, CloneScreen)
+        assert pending_ops(store) == []
+
+
+async def test_bulk_stop_on_marked_runs_reports_each_run(store: Store, seeded: Any, kit: Any) -> None:
+    app = kit.console_app(store)
+    ongoing, completed, new = seeded.run_ids[0], seeded.run_ids[1], seeded.run_ids[3]
+    async with app.run_test(size=(120, 36)) as pilot:
+        await kit.wait_for_data(pilot)
+        for run_id in (ongoing, completed, new):
+            await goto_run(pilot, run_id)
+            await pilot.press("space")
+        assert app.runs_screen.table.marked == {ongoing, completed, new}
+        await pilot.press("s")
+        await kit.wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the dialog")
+        assert app.screen.question.startswith("Stop 3 runs:")
+        await pilot.press("y")
+        await kit.wait_until(pilot, lambda: len(pending_ops(store)) == 2, what="two stops")
+        assert sorted(pending_ops(store)) == [("STOP", ongoing), ("STOP", new)]
+        await kit.wait_until(pilot, lambda: any("is COMPLETED" in t for t in notifications(app)),
+                         what="the refusal")
+        text = next(t for t in notifications(app) if "is COMPLETED" in t)
+        assert f"Stop queued for run {ongoing}" in text
+        assert app.runs_screen.table.marked == set()
+
+
+async def test_readonly_hides_and_refuses_every_op(store: Store, seeded: Any, kit: Any) -> None:
+    app = kit.console_app(store, readonly=True)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await kit.wait_for_data(pilot)
+        footer_keys = {binding.action for (_, binding, enabled, _) in
+                       app.screen.active_bindings.values() if enabled}
+        assert not footer_keys & {"stop", "resume", "delete", "clone"}
+        for key in ("s", "r", "d", "c"):
+            await pilot.press(key)
+        await pilot.pause(0.3)
+        assert not isinstance(app.screen, (ConfirmScreen, CloneScreen))
+        # the command palette's callbacks refuse too
+        app.queue_op("STOP", [app.runs_screen.table.runs[seeded.run_ids[0]]])
+        await pilot.pause(0.3)
+        assert pending_ops(store) == []
+        assert any("read-only" in text for text in notifications(app))

@@ -1,0 +1,177 @@
+"""The runs table keeps its view across refreshes; filter, sort, empty state, switcher, logs, detail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rfconsole.console.detail_screen import RunDetailScreen
+from rfconsole.console.experiments_screen import ExperimentsScreen
+from rfconsole.console.logs_screen import LogsScreen
+from rfconsole.db import Store, experiment_log, metrics, runs
+from textual.widgets import RichLog
+
+pytestmark = pytest.mark.anyio
+
+
+def shown_ids(table: Any) -> list[int]:
+    return [int(row.key.value) for row in table.ordered_rows]
+
+
+def bump(store: Store, run_id: int, **fields: Any) -> None:
+    with store.write() as session:
+        runs.update_run(session, run_id, **fields)
+
+
+async def test_cursor_sort_and_marks_survive_a_refresh_that_changes_a_row(
+        store: Store, seeded: Any, kit: Any) -> None:
+    app = kit.console_app(store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await kit.wait_for_data(pilot)
+        table = app.runs_screen.table
+        table.sort_by("progress", reverse=True)
+        await pilot.pause()
+        order = shown_ids(table)
+        assert order[0] == seeded.run_ids[1]  # COMPLETED, 100 %
+        cursor_run = seeded.run_ids[4]
+        table.move_cursor(row=table.get_row_index(str(cursor_run)))
+        table.toggle_mark(seeded.run_ids[0])
+        changed = seeded.run_ids[3]  # NEW, 0 % -> now the furthest along but one
+        bump(store, changed, status="ONGOING", num_chunks_visited=11,
+             metrics={"val_loss": 0.5, "val_accuracy": 0.9})
+        await kit.wait_until(pilot, lambda: str(table.get_cell(str(changed), "status")) == "ONGOING",
+                             what="the changed row")
+        assert shown_ids(table)[:2] == [seeded.run_ids[1], changed]  # re-sorted
+        assert table.cursor_run_id() == cursor_run
+        assert table.marked == {seeded.run_ids[0]}
+        assert str(table.get_cell(str(changed), "m:val_loss")) == "0.5"
+        assert table.sort_column == "progress"
+        assert table.sort_reverse
+
+
+async def test_an_unchanged_database_is_not_read_again(store: Store, seeded: Any,
+                                                       kit: Any) -> None:
+    app = kit.console_app(store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await kit.wait_for_data(pilot)
+        table = app.runs_screen.table
+        before = {key: dict(row) for key, row in table._data.items()}
+        await kit.wait_for_refresh(pilot, app.runs_screen, count=2)
+        assert {key: dict(row) for key, row in table._data.items()} == before
+
+
+async def test_filter_keys_and_sort_picker(store: Store, seeded: Any, kit: Any) -> None:
+    app = kit.console_app(store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await kit.wait_for_data(pilot)
+        table = app.runs_screen.table
+        await pilot.press("slash", *"lr >= 0.01", "enter")
+        await pilot.pause()
+        assert shown_ids(table) == seeded.run_ids[:3]  # the clone has lr 0.005
+        await pilot.press("slash", "ctrl+u", *"status = STOPPED", "enter")
+        await pilot.pause()
+        assert shown_ids(table) == [seeded.run_ids[2]]
+        # a new run that matches appears; the filter stays
+        bump(store, seeded.run_ids[0], status="STOPPED")
+        await kit.wait_until(pilot, lambda: len(shown_ids(table)) == 2, what="the stopped run")
+        await pilot.press("slash", "ctrl+u", *"val_accuracy >= 0.8", "enter")
+        await pilot.pause()
+        assert shown_ids(table) == [seeded.run_ids[1]]
+        await pilot.press("slash", "ctrl+u", *"lr >", "enter")
+        await pilot.pause()
+        assert "not a condition" in str(app.screen.query_one("#filter-error").render())
+        await pilot.press("escape", "escape")  # close the field, then clear the filter
+        await pilot.pause()
+        assert len(shown_ids(table)) == 7
+        await pilot.press("o")
+        await pilot.pause()
+        await pilot.press("down", "enter")  # Name
+        await pilot.pause()
+        assert table.sort_column == "name"
+
+
+async def test_empty_state_then_the_experiment_appears(store: Store, tmp_path: Any,
+                                                       kit: Any) -> None:
+    app = kit.console_app(store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await kit.wait_for_data(pilot)
+        assert app.screen.query_one("#empty").display
+        assert "rfconsole demo" in str(app.screen.query_one("#empty").render())
+        kit.seed_experiment(store, tmp_path)
+        await kit.wait_until(pilot, lambda: app.runs_screen.table.row_count == 7, what="runs")
+        assert not app.screen.query_one("#empty").display
+
+
+async def test_experiment_switcher_lists_and_switches(store: Store, seeded: Any, tmp_path: Any,
+                                                      kit: Any) -> None:
+    other = kit.seed_experiment(store, tmp_path / "b", name="other-sweep")
+    app = kit.console_app(store, experiment="cifar-sweep")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await kit.wait_for_data(pilot)
+        assert app.current_experiment.name == "cifar-sweep"
+        await pilot.press("e")
+        await kit.wait_until(pilot, lambda: isinstance(app.screen, ExperimentsScreen)
+                             and app.screen.query_one("#experiments").row_count == 2,
+                             what="the list")
+        await pilot.press("up", "enter")  # newest first: other-sweep is on top
+        await kit.wait_until(pilot, lambda: app.current_experiment is not None
+                             and app.current_experiment.name == "other-sweep", what="switch")
+        assert set(app.runs_screen.table.runs) == set(other.run_ids + [other.clone_id])
+
+
+async def test_logs_follow_search_and_ic_only(store: Store, seeded: Any, kit: Any) -> None:
+    app = kit.console_app(store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await kit.wait_for_data(pilot)
+        await pilot.press("l")
+        await kit.wait_until(pilot, lambda: isinstance(app.screen, LogsScreen)
+                             and app.screen.refresh_count >= 1, what="the log")
+        screen = app.screen
+        assert len(screen.lines) == 6
+        experiment_log.append(seeded.experiment_path, "cifar-sweep", "interactive-control",
+                              "INFO", "resume of run 3 applied (op 9)")
+        await kit.wait_until(pilot, lambda: len(screen.lines) == 7, what="follow")
+        await pilot.press("i")
+        await kit.wait_until(pilot, lambda: len(screen.lines) == 3, what="IC only")
+        assert all(" | interactive-control | " in line for line in screen.lines)
+        await pilot.press("slash", *"resume", "enter")
+        await pilot.pause()
+        log = screen.query_one("#log", RichLog)
+        assert len(log.lines) >= 1
+        assert "resume of run 3" in "".join(
+            segment.text for line in log.lines for segment in line)
+        await pilot.press("f")  # stop following: new lines do not come in
+        experiment_log.append(seeded.experiment_path, "cifar-sweep", "interactive-control",
+                              "INFO", "stop of run 1 applied (op 10)")
+        await pilot.pause(0.6)
+        assert len(screen.lines) == 3
+
+
+async def test_run_detail_updates_live(store: Store, seeded: Any, kit: Any) -> None:
+    app = kit.console_app(store)
+    run_id = seeded.run_ids[0]
+    async with app.run_test(size=(120, 36)) as pilot:
+        await kit.wait_for_data(pilot)
+        await pilot.press("enter")
+        await kit.wait_until(pilot, lambda: isinstance(app.screen, RunDetailScreen)
+                             and app.screen.detail is not None, what="the detail")
+        screen = app.screen
+        assert screen.detail.run.run_id == run_id
+        points = len(screen.detail.history["val_loss"])
+        with store.write() as session:
+            metrics.append_metrics(session, run_id=run_id, values={"val_loss": 0.05},
+                                   epoch=2, chunk=0, step=800)
+            runs.update_run(session, run_id, num_chunks_visited=8, metrics={"val_loss": 0.05})
+        await kit.wait_until(pilot, lambda: len(screen.detail.history["val_loss"]) == points + 1,
+                             what="the new point")
+        assert "val_loss 0.05" in str(screen.query_one("#detail-summary").render())
+        detail_of_clone_parent = seeded.run_ids[2]
+        await pilot.press("escape")
+        table = app.runs_screen.table
+        table.move_cursor(row=table.get_row_index(str(detail_of_clone_parent)))
+        await pilot.press("enter")
+        await kit.wait_until(pilot, lambda: isinstance(app.screen, RunDetailScreen)
+                             and app.screen.detail is not None, what="the parent's detail")
+        lineage = str(app.screen.query_one("#detail-lineage").render())
+        assert f"clone: run {seeded.clone_id}" in lineage
+        assert "warm" in lineage
