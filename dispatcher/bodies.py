@@ -1,0 +1,110 @@
+"""Request bodies and query parameters, checked by typed models.
+
+Bodies are parsed as JSON whatever their Content-Type (RapidFire's frontend and
+curl users do not always set it). A body that is not a JSON object, a missing
+key or a value of the wrong type is refused with a 400 sentence naming the
+field. Whole numbers are strict: "abc", true, 1.5 and negatives are refused.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, TypeVar
+
+import orjson
+from flask import request
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+
+from .errors import ApiError
+
+# SQLite (and PostgreSQL's bigint) stop at 2**63 - 1; a larger id can only be unknown.
+MAX_INT = 2**63 - 1
+WholeNumber = Annotated[StrictInt, Field(ge=0, le=MAX_INT)]
+
+# What each field must be, as the error sentence says it.
+FIELD_RULES = {
+    "run_id": "a whole number of 0 or more",
+    "warm_start": "true or false",
+    "config": "a JSON object",
+    "config_leaf": "a JSON object",
+    "experiment_name": "a string",
+    "limit": "a whole number of 0 or more",
+    "offset": "a whole number of 0 or more",
+    "max_points": "a whole number of at least 2",
+}
+
+
+class _Body(BaseModel):
+    # Unknown keys are ignored: RapidFire's frontend sends a few we do not need.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class RunIdBody(_Body):
+    run_id: WholeNumber
+
+
+class CloneBody(_Body):
+    run_id: WholeNumber
+    config_leaf: dict[str, Any] | None = None
+    config: dict[str, Any] | None = None
+    warm_start: StrictBool = False
+
+
+class LogsBody(_Body):
+    experiment_name: StrictStr | None = None
+    limit: WholeNumber | None = None
+
+
+class ExperimentNameBody(_Body):
+    experiment_name: StrictStr
+
+
+Model = TypeVar("Model", bound=_Body)
+
+
+def _field_sentence(errors: list[Any]) -> str:
+    first = errors[0]
+    field = str(first["loc"][0]) if first["loc"] else "the body"
+    rule = FIELD_RULES.get(field, "valid")
+    if first["type"] == "missing":
+        return f"The request body needs {field} ({rule})."
+    shown = orjson.dumps(first.get("input")).decode()[:60] if "input" in first else ""
+    got = f", not {shown}" if shown else ""
+    return f"{field} must be {rule}{got}."
+
+
+def json_body(optional: bool = False) -> dict[str, Any]:
+    """The body as a JSON object; with `optional`, an empty body counts as {}."""
+    raw = request.get_data(cache=False)
+    if optional and not raw.strip():
+        return {}
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ApiError(400, "The request body is not valid JSON; send a JSON object.") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "The request body must be a JSON object.")
+    return data
+
+
+def parse_body(model: type[Model], optional: bool = False) -> Model:
+    data = json_body(optional)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ApiError(400, _field_sentence(exc.errors())) from None
+
+
+_DIGITS = re.compile(r"[0-9]{1,19}")
+
+
+def query_int(name: str, *, low: int = 0, default: int | None = None) -> int | None:
+    """A whole-number query parameter (absent: `default`)."""
+    text = request.args.get(name)
+    if text is None:
+        return default
+    if not _DIGITS.fullmatch(text) or not low <= int(text) <= MAX_INT:
+        rule = FIELD_RULES.get(name, f"a whole number of {low} or more")
+        shown = text[:40]
+        raise ApiError(400, f"Query parameter {name} must be {rule}, not {shown!r}.")
+    return int(text)

@@ -1,0 +1,161 @@
+"""get-all-runs: the run listing with its ETag, and two caches that keep it fast.
+
+ETag: (this app's salt, experiment id, experiment revision, query), read with
+one tiny query. The data layer bumps the revision in the same transaction as
+every run write, so an unchanged revision means an unchanged listing. The salt
+changes with every app, so a restarted server (perhaps on another database)
+never answers 304 to a tag it did not issue.
+
+Body cache: the last few encoded listings, by ETag.
+
+Row cache: each run's encoded JSON, keyed by its `updated_at` (which the data
+layer stamps on every run write). When a revision changes, only the
+(run_id, updated_at) pairs are read, and only the runs that changed are read in
+full and encoded again; a live experiment changes a few runs per chunk.
+
+The revision, the pairs and the changed rows are read in one transaction (one
+snapshot), so a body is never newer or older than its tag.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, Text, cast, func, select
+from sqlalchemy.engine import Connection
+
+from . import rows
+from .errors import ApiError
+
+BODY_CACHE_ENTRIES = 8
+BODY_CACHE_BYTES = 48 * 1024 * 1024
+ROW_CACHE_EXPERIMENTS = 4
+# A listing connection's SQLite page cache (KiB): 10,000 runs fit, so the
+# (run_id, updated_at) scan does not go back to the file.
+SQLITE_CACHE_KIB = 16 * 1024
+
+
+@dataclass(frozen=True)
+class Listing:
+    etag: str
+    total: int | None  # None on a 304
+    body: bytes | None  # None: the client's copy is current (304)
+
+
+class RunListing:
+    """Builds (and caches) the encoded run listing of one database; thread-safe."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._salt = secrets.token_hex(4)
+        self._lock = threading.Lock()
+        self._bodies: OrderedDict[str, tuple[bytes, int]] = OrderedDict()
+        self._body_bytes = 0
+        # experiment id -> {run_id: (updated_at text, encoded run)}
+        self._rows: OrderedDict[int, dict[int, tuple[str, bytes]]] = OrderedDict()
+
+    def get(self, *, experiment: str | None, statuses: list[str] | None, limit: int | None,
+            offset: int, if_none_match: str | None) -> Listing:
+        with self._engine.connect() as conn:
+            summary = rows.current_experiment(conn, experiment)
+            if summary is None:
+                if experiment is not None:
+                    raise ApiError(404, f"There is no experiment named {experiment!r}.")
+                return Listing(f'"{self._salt}-none"', 0, b"[]")
+            experiment_id, name, revision = summary[0], summary[1], summary[2]
+            query = f"{'+'.join(statuses or ())}-{limit}-{offset}"
+            etag = f'"{self._salt}-{experiment_id}-{revision}-{query}"'
+            if if_none_match is not None and _matches(if_none_match, etag):
+                return Listing(etag, None, None)
+            cached = self._cached_body(etag)
+            if cached is not None:
+                return Listing(etag, cached[1], cached[0])
+            _tune(conn)
+            total, body = self._build(conn, experiment_id, name, statuses, limit, offset)
+        self._store_body(etag, body, total)
+        return Listing(etag, total, body)
+
+    def _build(self, conn: Connection, experiment_id: int, name: str,
+               statuses: list[str] | None, limit: int | None, offset: int) -> tuple[int, bytes]:
+        runs = rows.RUNS
+        where = [runs.experiment_id == experiment_id]
+        if statuses:
+            where.append(runs.status.in_(statuses))
+        total = int(conn.execute(select(func.count()).where(*where)).scalar_one())
+        page = select(runs.run_id, cast(runs.updated_at, Text)).where(*where).order_by(runs.run_id)
+        if limit is not None:
+            page = page.limit(limit)
+        if offset:
+            page = page.offset(offset)
+        versions: list[Any] = conn.execute(page).all()
+        known = self._row_cache(experiment_id)
+        stale = [run_id for run_id, stamp in versions
+                 if (hit := known.get(run_id)) is None or hit[0] != stamp]
+        if len(stale) > len(versions) // 4:  # mostly new to us: one scan beats many lookups
+            changed = conn.execute(select(*rows.RUN_COLUMNS).where(*where).order_by(runs.run_id)
+                                   .limit(limit).offset(offset or None))
+        else:
+            changed = rows.fetch_runs_by_id(conn, stale) if stale else []
+        fresh: dict[int, tuple[str, bytes]] = {}
+        for row in changed:
+            fresh[row[0]] = (row[-1], orjson.dumps(rows.run_dict(row, name)))
+        if fresh:
+            with self._lock:
+                known.update(fresh)
+        parts = [(fresh.get(run_id) or known[run_id])[1] for run_id, _ in versions]
+        return total, b"[" + b",".join(parts) + b"]"
+
+    def _row_cache(self, experiment_id: int) -> dict[int, tuple[str, bytes]]:
+        with self._lock:
+            known = self._rows.get(experiment_id)
+            if known is None:
+                known = self._rows[experiment_id] = {}
+                while len(self._rows) > ROW_CACHE_EXPERIMENTS:
+                    self._rows.popitem(last=False)
+            self._rows.move_to_end(experiment_id)
+            return known
+
+    def _cached_body(self, etag: str) -> tuple[bytes, int] | None:
+        with self._lock:
+            hit = self._bodies.get(etag)
+            if hit is not None:
+                self._bodies.move_to_end(etag)
+            return hit
+
+    def _store_body(self, etag: str, body: bytes, total: int) -> None:
+        if len(body) > BODY_CACHE_BYTES // 2:
+            return
+        with self._lock:
+            if etag in self._bodies:
+                return
+            self._bodies[etag] = (body, total)
+            self._body_bytes += len(body)
+            while len(self._bodies) > BODY_CACHE_ENTRIES or self._body_bytes > BODY_CACHE_BYTES:
+                _, (old, _) = self._bodies.popitem(last=False)
+                self._body_bytes -= len(old)
+
+
+def _tune(conn: Connection) -> None:
+    """Give this pooled SQLite connection a page cache that holds a large listing (once)."""
+    info = conn.connection.info
+    if conn.dialect.name == "sqlite" and not info.get("rfconsole_listing_cache"):
+        conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+        info["rfconsole_listing_cache"] = True
+
+
+def _matches(if_none_match: str, etag: str) -> bool:
+    """If-None-Match holds `*` or a list of (possibly weak) tags; weak comparison applies."""
+    if if_none_match.strip() == "*":
+        return True
+    for candidate in if_none_match.split(","):
+        candidate = candidate.strip()
+        if candidate.startswith("W/"):
+            candidate = candidate[2:]
+        if candidate == etag:
+            return True
+    return False

@@ -1,0 +1,39 @@
+"""The log routes: the experiment log and its interactive-control lines, newest last.
+
+The file read is always the one the database records for the experiment
+(`<experiment path>/logs/experiment.log`); no request field ever becomes a path.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response
+from rfconsole.db import experiment_log, experiments
+
+from .bodies import LogsBody, parse_body
+from .responses import json_response
+from .state import state
+
+logs = Blueprint("logs", __name__)
+
+
+def _tail(component: str | None) -> Response:
+    body = parse_body(LogsBody, optional=True)
+    with state().store.read() as session:
+        if body.experiment_name:
+            experiment = experiments.get_experiment_by_name(session, body.experiment_name)
+        else:
+            experiment = experiments.get_current_experiment(session)
+    if experiment is None or not experiment.experiment_path:  # nothing has been logged yet
+        return json_response([])
+    path = experiment_log.log_file(experiment.experiment_path)
+    return json_response(experiment_log.tail(path, limit=body.limit, component=component))
+
+
+@logs.post("/get-experiment-logs")
+def get_experiment_logs() -> Response:
+    return _tail(None)
+
+
+@logs.post("/get-ic-logs")
+def get_ic_logs() -> Response:
+    return _tail("interactive-control")

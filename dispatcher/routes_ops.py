@@ -1,0 +1,126 @@
+"""Interactive Control requests (stop, resume, delete, clone-modify) and the ops history.
+
+The state rules live in the data layer (`rfconsole.db.ic_ops`); a view only
+validates the body, calls the rule inside one write transaction, logs the
+request and shapes the answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, request
+from rfconsole.db import experiments, ic_ops
+from rfconsole.db.errors import StoreError
+from sqlalchemy import select
+
+from .bodies import CloneBody, RunIdBody, parse_body, query_int
+from .errors import ApiError
+from .responses import json_response
+from .rows import RUNS, op_dict
+from .state import state
+
+ops = Blueprint("ops", __name__)
+
+_MESSAGES = {
+    "STOP": "Stop request created successfully",
+    "RESUME": "Resume request created successfully",
+    "DELETE": "Delete request created successfully",
+}
+
+
+def _origin() -> str:
+    return f"http:{request.remote_addr or 'unknown'}"
+
+
+def _log_refusal(run_id: int, what: str, exc: StoreError) -> None:
+    with state().store.engine.connect() as conn:
+        experiment_id = conn.execute(
+            select(RUNS.experiment_id).where(RUNS.run_id == run_id)
+        ).scalar()
+    if experiment_id is not None:
+        state().log_event(experiment_id, "WARNING",
+                          f"{what} of run {run_id} from {_origin()} refused: {exc.message}")
+
+
+def _request(operation: str, run_id: int, **options: Any) -> Any:
+    what = operation.lower().replace("_", "-")
+    try:
+        with state().store.write() as session:
+            op = ic_ops.request_op(session, operation, run_id=run_id, origin=_origin(), **options)
+    except StoreError as exc:
+        _log_refusal(run_id, what.capitalize(), exc)
+        raise
+    detail = f" -> new run {op.new_run_id}" if op.new_run_id is not None else ""
+    state().log_event(op.experiment_id, "INFO",
+                      f"{what.capitalize()} of run {run_id} requested from {_origin()} "
+                      f"(op {op.ic_id}){detail}")
+    return op
+
+
+def _simple(operation: str) -> Response:
+    body = parse_body(RunIdBody)
+    op = _request(operation, body.run_id)
+    return json_response({"message": _MESSAGES[operation], "ic_id": op.ic_id})
+
+
+@ops.post("/stop-run")
+def stop_run() -> Response:
+    return _simple("STOP")
+
+
+@ops.post("/resume-run")
+def resume_run() -> Response:
+    return _simple("RESUME")
+
+
+@ops.post("/delete-run")
+def delete_run() -> Response:
+    return _simple("DELETE")
+
+
+@ops.post("/clone-modify-run")
+def clone_modify_run() -> Response:
+    body = parse_body(CloneBody)
+    if body.config_leaf is None and body.config is None:
+        raise ApiError(400, "The request body needs config (or config_leaf): a JSON object of "
+                            "the keys to change.")
+    # RapidFire's frontend sends `config`; the seed's API took `config_leaf`, which wins if both come.
+    patch = body.config_leaf if body.config_leaf is not None else body.config
+    op = _request("CLONE_MODIFY", body.run_id, config_patch=patch, warm_start=body.warm_start)
+    return json_response({
+        "message": "Clone-modify request created",
+        "new_run_id": op.new_run_id,
+        "ic_id": op.ic_id,
+    })
+
+
+@ops.get("/all-operations")
+def all_operations() -> Response:
+    """The PENDING ops of every experiment, oldest first."""
+    with state().store.read() as session:
+        pending = ic_ops.list_pending(session)
+    return json_response([op_dict(op) for op in pending])
+
+
+@ops.get("/get-ic-ops")
+def get_ic_ops() -> Response:
+    """The ops history with outcomes, newest first: of one run (and its clones' creation)
+    with `run_id`, else of the named or current experiment."""
+    run_id = query_int("run_id")
+    status = request.args.get("status")
+    limit = query_int("limit")
+    offset = query_int("offset", default=0) or 0
+    name = request.args.get("experiment") or None
+    with state().store.read() as session:
+        experiment_id = None
+        if run_id is None:
+            experiment = (experiments.get_experiment_by_name(session, name) if name
+                          else experiments.get_current_experiment(session))
+            if experiment is None:
+                return json_response([])
+            experiment_id = experiment.id
+        history = ic_ops.list_ops(session, experiment_id=experiment_id, run_id=run_id,
+                                  status=status,
+                                  limit=limit, offset=offset)
+    return json_response([op_dict(op) for op in history])

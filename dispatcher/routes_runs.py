@@ -1,0 +1,86 @@
+"""Reading runs: the listing (with ETag / 304), one run, and a run's metric history."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+from rfconsole.db import metrics
+from rfconsole.db.models import RUN_STATUSES
+
+from .bodies import RunIdBody, parse_body, query_int
+from .errors import ApiError
+from .responses import json_response, raw_json_response
+from .rows import fetch_run
+from .state import state
+
+runs = Blueprint("runs", __name__)
+
+
+def _statuses(text: str | None) -> list[str] | None:
+    """`status=ONGOING,STOPPED` -> ["ONGOING", "STOPPED"]; each must be a run status."""
+    if text is None:
+        return None
+    picked = sorted(set(text.split(",")))
+    for status in picked:
+        if status not in RUN_STATUSES:
+            raise ApiError(
+                400,
+                f"Query parameter status holds {status[:40]!r}, which is not a run status; "
+                f"use one or more of {', '.join(RUN_STATUSES)}, comma-separated.",
+            )
+    return picked
+
+
+@runs.get("/get-all-runs")
+def get_all_runs() -> Response:
+    listing = state().listing.get(
+        experiment=request.args.get("experiment") or None,
+        statuses=_statuses(request.args.get("status")),
+        limit=query_int("limit"),
+        offset=query_int("offset", default=0) or 0,
+        if_none_match=request.headers.get("If-None-Match"),
+    )
+    if listing.body is None:
+        response = Response(status=304)
+    else:
+        response = raw_json_response(listing.body)
+        response.headers["X-Total-Count"] = str(listing.total)
+    response.headers["ETag"] = listing.etag
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@runs.post("/get-run")
+def get_run() -> Response:
+    body = parse_body(RunIdBody)
+    with state().store.engine.connect() as conn:
+        run = fetch_run(conn, body.run_id)
+    if run is None:
+        raise ApiError(404, f"There is no run with id {body.run_id}.")
+    return json_response(run)
+
+
+@runs.get("/get-run-metrics")
+def get_run_metrics() -> Response:
+    run_id = query_int("run_id")
+    if run_id is None:
+        raise ApiError(400, "Query parameter run_id is required (a whole number of 0 or more).")
+    max_points = query_int("max_points", low=2)
+    names_text = request.args.get("names")
+    names = [n.strip() for n in names_text.split(",") if n.strip()] if names_text else None
+    with state().store.engine.connect() as conn:
+        if fetch_run(conn, run_id) is None:
+            raise ApiError(404, f"There is no run with id {run_id}.")
+    with state().store.read() as session:
+        history = metrics.metric_history(session, run_id=run_id, names=names,
+                                         max_points=max_points)
+    return json_response({
+        "run_id": run_id,
+        "metrics": {
+            name: [
+                {"step": p.step, "epoch": p.epoch, "chunk": p.chunk, "value": p.value,
+                 "timestamp": p.timestamp.isoformat()}
+                for p in points
+            ]
+            for name, points in history.items()
+        },
+    })

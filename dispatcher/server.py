@@ -1,0 +1,143 @@
+"""`DispatcherServer`: the app served by Waitress in a daemon thread.
+
+    server = DispatcherServer(app, host="127.0.0.1", port=0)
+    server.start()          # raises ServerStartError (one sentence) if it cannot bind
+    server.url              # "http://127.0.0.1:54321"
+    server.stop()           # closes open connections, joins every thread it started
+
+Waitress has no public shutdown call, so `stop()` asks the server's own loop
+thread (through Waitress's trigger) to close the listening socket and every
+open connection; the loop then ends by itself, and the worker threads are told
+to stop and joined.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+import threading
+from typing import Any
+
+from waitress.server import create_server
+from waitress.task import ThreadedTaskDispatcher
+
+from .errors import ServerStartError
+
+__all__ = ["DispatcherServer", "ServerStartError"]
+
+logger = logging.getLogger("rfconsole.dispatcher")
+JOIN_SECONDS = 10.0
+
+
+class _Workers(ThreadedTaskDispatcher):
+    """Waitress's worker pool, with named threads we can join on stop."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self._name = name
+        self.started: list[threading.Thread] = []
+
+    def start_new_thread(self, target: Any, thread_no: int) -> None:
+        thread = threading.Thread(target=target, name=f"{self._name}-worker-{thread_no}",
+                                  args=(thread_no,), daemon=True)
+        self.started.append(thread)
+        thread.start()
+
+
+class DispatcherServer:
+    """Serve a WSGI app with Waitress in a background thread; port 0 picks a free port."""
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 8081, *,
+                 threads: int = 8, name: str = "rfconsole-dispatcher") -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self.threads = threads
+        self.name = name
+        self._server: Any = None
+        self._workers: _Workers | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host = self._server.effective_host if self._server is not None else self.host
+        port = self._server.effective_port if self._server is not None else self.port
+        if ":" in str(host):
+            host = f"[{host}]"
+        return f"http://{host}:{port}"
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise ServerStartError("This dispatcher server is already started.")
+        workers = _Workers(self.name)
+        try:
+            server = create_server(
+                self.app, host=self.host, port=self.port, threads=self.threads,
+                _dispatcher=workers, clear_untrusted_proxy_headers=True,
+                ident="rfconsole",
+            )
+        except OSError as exc:
+            workers.shutdown(timeout=JOIN_SECONDS)
+            raise ServerStartError(_bind_failure(self.host, self.port, exc)) from None
+        except ValueError as exc:
+            workers.shutdown(timeout=JOIN_SECONDS)
+            raise ServerStartError(f"Cannot serve on {self.host}:{self.port}: {exc}.") from None
+        self._server, self._workers = server, workers
+        self._thread = threading.Thread(target=self._serve, name=self.name, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        try:
+            self._server.run()
+        except Exception:  # the loop thread must not die silently
+            logger.exception("The dispatcher server stopped unexpectedly")
+
+    def _close_everything(self) -> None:
+        """Runs in the loop thread: close every connection and the listening socket."""
+        for channel in list(self._server._map.values()):
+            if channel is self._server or channel is self._server.trigger:
+                continue
+            channel.handle_close()
+        self._server.close()  # also closes the trigger; the emptied map ends the loop
+
+    def stop(self) -> None:
+        """Close the listening socket and every open connection, then join the threads."""
+        if self._thread is None:
+            return
+        if self._thread.is_alive():
+            self._server.trigger.pull_trigger(self._close_everything)
+            self._thread.join(JOIN_SECONDS)
+        if self._thread.is_alive():  # the loop did not answer; close from here instead
+            logger.warning("The dispatcher loop did not stop in time; closing its sockets directly")
+            self._close_everything()
+            self._thread.join(JOIN_SECONDS)
+        assert self._workers is not None
+        self._workers.shutdown(cancel_pending=True, timeout=JOIN_SECONDS)
+        for worker in self._workers.started:
+            worker.join(JOIN_SECONDS)
+        self._thread = None
+        self._server = None
+        self._workers = None
+
+    def __enter__(self) -> DispatcherServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def _bind_failure(host: str, port: int, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return (f"Port {port} on {host} is already in use; stop the other server or pick "
+                f"another port with --port.")
+    if exc.errno == errno.EADDRNOTAVAIL or isinstance(exc, socket.gaierror):
+        return f"Cannot serve on {host}: this machine has no such address; check --host."
+    if exc.errno == errno.EACCES:
+        return f"Not allowed to bind port {port} on {host}; use a port above 1023."
+    return f"Cannot serve on {host}:{port}: {exc.strerror or exc}."

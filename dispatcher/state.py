@@ -1,0 +1,79 @@
+"""What the views share: the store, the run listing, and where each experiment logs."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, current_app
+from rfconsole.db import Store, experiment_log
+from sqlalchemy import select
+
+from . import rows
+from .listing import RunListing
+
+EXTENSION_KEY = "rfconsole"
+DISPATCHER_LOG = "dispatcher.log"
+logger = logging.getLogger("rfconsole.dispatcher")
+
+
+@dataclass
+class DispatcherState:
+    store: Store
+    log_component: str = "dispatcher"
+    listing: RunListing = field(init=False)
+    # experiment id -> (name, experiment_path); both never change once created.
+    _locations: dict[int, tuple[str, str]] = field(default_factory=dict, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    def __post_init__(self) -> None:
+        self.listing = RunListing(self.store.engine)
+
+    def location(self, experiment_id: int) -> tuple[str, str] | None:
+        with self._lock:
+            known = self._locations.get(experiment_id)
+        if known is not None:
+            return known
+        with self.store.engine.connect() as conn:
+            row = conn.execute(
+                select(rows.EXPERIMENTS.name, rows.EXPERIMENTS.experiment_path).where(
+                    rows.EXPERIMENTS.id == experiment_id
+                )
+            ).first()
+        if row is None:
+            return None
+        with self._lock:
+            self._locations[experiment_id] = (row[0], row[1])
+        return row[0], row[1]
+
+    def log_event(self, experiment_id: int, level: str, message: str) -> None:
+        """One line to the experiment log (our component) and to `<path>/logs/dispatcher.log`.
+
+        A log that cannot be written never fails the request that it describes.
+        """
+        where = self.location(experiment_id)
+        if where is None or not where[1]:
+            return
+        name, path = where
+        try:
+            experiment_log.append(path, name, self.log_component, level, message)
+            line = experiment_log.format_line(name, self.log_component, level, message,
+                                              datetime.now(timezone.utc))
+            with open(Path(path) / experiment_log.LOG_FOLDER / DISPATCHER_LOG, "a",
+                      encoding="utf-8") as handle:
+                handle.write(line + "\n")
+        except OSError as exc:
+            logger.warning("Cannot write the log of experiment %s: %s", name, exc)
+
+
+def install_state(app: Flask, state: DispatcherState) -> None:
+    app.extensions[EXTENSION_KEY] = state
+
+
+def state() -> DispatcherState:
+    found: Any = current_app.extensions[EXTENSION_KEY]
+    return found  # type: ignore[no-any-return]
