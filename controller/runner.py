@@ -25,20 +25,20 @@ from typing import Any
 from rfconsole.db import (
     ConflictError,
     ExperimentRead,
+    ICOpRead,
     InvalidError,
     NotFoundError,
     RunRead,
     Store,
     experiments,
     ic_ops,
-    metrics,
     runs,
 )
 from rfconsole.db import (
     configs as db_configs,
 )
 
-from . import events
+from . import bookkeeping, events
 from .checkpoints import Checkpoint, CheckpointStore
 from .interrupts import InterruptWatch
 from .live import ENDED_BY_CANCEL, LiveRun, error_text, progress_fields
@@ -328,13 +328,17 @@ class Controller:
     def _record(self, done: set[Future[ChunkOutcome]]) -> None:
         """Write the finished chunks and claim the pending ops in one transaction, then apply them."""
         outcomes = [self._collect(future) for future in done]
+        ops: list[ICOpRead] = []
         with self.store.write() as session:
-            ops = ic_ops.claim_pending(session, experiment_id=self.experiment_id)
+            connection = session.connection()
+            if bookkeeping.has_pending_ops(connection, self.experiment_id):
+                ops = ic_ops.claim_pending(session, experiment_id=self.experiment_id)
             deleted = {op.run_id for op in ops if op.operation == "DELETE"}
-            finished = [self._write_outcome(session, outcome) for outcome in outcomes
-                        if outcome.run_id not in deleted]
-        for outcome, completed in finished:
-            self._after_outcome(outcome, completed)
+            finished = [(outcome, self._write_outcome(connection, outcome))
+                        for outcome in outcomes if outcome.run_id not in deleted]
+            bookkeeping.bump_revision(connection, self.experiment_id)
+        for outcome, ended in finished:
+            self._after_outcome(outcome, ended)
         if ops:
             self._ops.apply_all(ops)
 
@@ -343,28 +347,30 @@ class Controller:
         self.busy.discard(run_id)
         return future.result()  # _train_chunk catches the trainer's errors itself
 
-    def _write_outcome(self, session: Any, outcome: ChunkOutcome) -> tuple[ChunkOutcome, bool]:
+    def _write_outcome(self, connection: Any, outcome: ChunkOutcome) -> bool:
+        """Write one chunk's result; True when the run ended with it."""
         live = self.live.get(outcome.run_id)
         if live is None or outcome.interrupted:
-            return outcome, False
+            return False
         if outcome.error is not None:
-            runs.update_run(session, outcome.run_id, status="FAILED", error=outcome.error,
-                            ended_by="controller")
-            return outcome, True
+            bookkeeping.write_progress(connection, outcome.run_id, {
+                "status": "FAILED", "error": outcome.error, "ended_by": "controller"})
+            return True
         position = live.position + 1
         steps = live.completed_steps + outcome.steps
         completed = position >= self.total_chunks
-        fields = progress_fields(position, *self.shape)
-        runs.update_run(
-            session, outcome.run_id, metrics=outcome.metrics, completed_steps=steps,
-            total_steps=steps + outcome.steps * (self.total_chunks - position),
-            checkpoint_path=outcome.checkpoint_path,
-            **({"status": "COMPLETED", "ended_by": "controller"} if completed else {}),
-            **fields)
-        metrics.append_metrics(session, run_id=outcome.run_id, values=outcome.metrics,
-                               epoch=fields["current_epoch"], chunk=fields["current_chunk"],
-                               step=steps)
-        return outcome, completed
+        fields: dict[str, Any] = progress_fields(position, *self.shape)
+        fields.update(metrics=outcome.metrics, completed_steps=steps,
+                      total_steps=steps + outcome.steps * (self.total_chunks - position),
+                      checkpoint_path=outcome.checkpoint_path)
+        if completed:
+            fields.update(status="COMPLETED", ended_by="controller")
+        bookkeeping.write_progress(connection, outcome.run_id, fields)
+        bookkeeping.append_history(connection, [
+            {"run_id": outcome.run_id, "epoch": fields["current_epoch"],
+             "chunk": fields["current_chunk"], "step": steps, "name": name, "value": value}
+            for name, value in outcome.metrics.items()])
+        return completed
 
     def _after_outcome(self, outcome: ChunkOutcome, ended: bool) -> None:
         """Bring the in-memory rotation in line with what was just written, and say it."""
