@@ -42,7 +42,7 @@ def _contains_null(value: Any) -> bool:
 
 
 def parse_config(text: str, schema: dict[str, Any] | None) -> tuple[dict[str, Any] | None, str | None]:
-    """The edited config, or None and one sentence saying what is wrong with it."""
+    """The edited config (None unless it is a JSON object) and what is wrong with it, if anything."""
     try:
         config = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -54,7 +54,7 @@ def parse_config(text: str, schema: dict[str, Any] | None) -> tuple[dict[str, An
     try:
         validate_config(config, schema)
     except StoreError as exc:
-        return None, exc.message
+        return config, exc.message  # readable JSON: the diff can still be shown
     return config, None
 
 
@@ -92,6 +92,7 @@ class CloneScreen(ModalScreen[OpOutcome | None]):
         self.parent_run = parent
         self.schema = schema
         self.config: dict[str, Any] | None = parent.config_leaf
+        self.error: str | None = None
         self.busy = False
 
     def compose(self) -> ComposeResult:
@@ -123,8 +124,8 @@ class CloneScreen(ModalScreen[OpOutcome | None]):
         self._check(event.text_area.text)
 
     def _check(self, text: str) -> None:
-        self.config, error = parse_config(text, self.schema)
-        self._show_error(error)
+        self.config, self.error = parse_config(text, self.schema)
+        self._show_error(self.error)
         diff = self.query_one("#clone-diff", Static)
         if self.config is None:
             diff.update("[dim]Diff against the parent appears when the config is valid.[/]")
@@ -140,7 +141,7 @@ class CloneScreen(ModalScreen[OpOutcome | None]):
         self.query_one("#clone-submit", Button).disabled = bool(error)
 
     def action_submit(self) -> None:
-        if self.busy or self.config is None:
+        if self.busy or self.config is None or self.error:
             return
         self.busy = True
         patch = merge_patch_between(self.parent_run.config_leaf, self.config)

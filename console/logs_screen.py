@@ -92,9 +92,9 @@ class LogsScreen(PollingScreen):
             empty = ("No IC-op lines yet." if self.ic_only else "The log is empty so far.")
             if self.search:
                 empty = f"No line contains {self.search!r}."
-            log.write(empty)
+            log.write(empty, expand=True)
         for line in shown:
-            log.write(style_line(line, self.search))
+            log.write(style_line(line, self.search), expand=True)
         self._show_status(len(shown))
 
     def _show_status(self, shown: int | None = None) -> None:
@@ -104,7 +104,6 @@ class LogsScreen(PollingScreen):
             parts.append(f"search: [b]{self.search}[/b]")
         if shown is not None:
             parts.append(f"{shown} lines")
-        parts.append(str(experiment_log.log_file(self.experiment.experiment_path)))
         self.query_one("#logs-status", Static).update(" · ".join(parts))
 
     def _reload(self) -> None:

@@ -104,9 +104,13 @@ class RunsScreen(PollingScreen):
         self.table.display = experiment is not None
         self.query_one("#ops-pane").display = experiment is not None
         if experiment is None:
+            if self.experiment is not None:
+                self.refresh_bindings()
             self.experiment = None
             self._show_status()
             return
+        if self.experiment is None:
+            self.refresh_bindings()
         table = self.table
         if snapshot.full:
             table.load(snapshot.changed_runs, snapshot.sparks, snapshot.main_metric)
@@ -167,6 +171,8 @@ class RunsScreen(PollingScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in OP_ACTIONS and getattr(self.app, "readonly", False):
             return False
+        if self.experiment is None and action in (*OP_ACTIONS, "logs", "sort", "filter"):
+            return False  # nothing to act on yet: keep the footer to what works
         return True
 
     def _runs_for_op(self) -> list[Any]:

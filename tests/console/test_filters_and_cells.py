@@ -107,7 +107,7 @@ def test_clone_config_errors_are_inline_sentences() -> None:
     schema = {"type": "object", "properties": {"lr": {"type": "number", "exclusiveMinimum": 0}}}
     assert parse_config('{"lr": 0.1}', schema) == ({"lr": 0.1}, None)
     config, error = parse_config('{"lr": -1}', schema)
-    assert config is None
+    assert config == {"lr": -1}
     assert error is not None
     assert error.startswith("The config is invalid at lr")
     config, error = parse_config('{"lr": 0.1', schema)
