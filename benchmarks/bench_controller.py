@@ -86,7 +86,7 @@ def bench_bookkeeping(folder: Path, live_runs: int, passes: int) -> list[float]:
     controller.run()
     store.close()
     steady = completions[live_runs:]  # after the first pass, when every run has started
-    return [(b - a) * 1000 for a, b in zip(steady, steady[1:])]
+    return [(b - a) * 1000 for a, b in zip(steady, steady[1:], strict=False)]
 
 
 def bench_op_latency(folder: Path, name: str, trainer: Any, pace: float,

@@ -35,8 +35,10 @@ class InterruptWatch:
             self._flagged = self._flagged | {run_id}
 
     def clear(self, run_id: int) -> None:
+        """The run's stop or delete is applied: forget it (also the last read, now stale)."""
         with self._lock:
             self._flagged = self._flagged - {run_id}
+            self._pending = self._pending - {run_id}
 
     def should_stop(self, run_id: int) -> bool:
         if self._end_requested.is_set():

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
+from typing import IO
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
 
 from platformdirs import user_data_dir
-from rfconsole.db import Store
+from rfconsole.db import ConflictError, Store
 
 EXPERIMENTS_FOLDER = "experiments"
 
@@ -22,3 +29,43 @@ def default_experiment_path(store: Store, experiment_name: str) -> Path:
     database_file = store.path
     base = Path(database_file).parent if database_file else Path(user_data_dir("rfconsole", appauthor=False))
     return (base / EXPERIMENTS_FOLDER / folder_name(experiment_name)).resolve()
+
+
+class ExperimentLock:
+    """An exclusive lock on `<experiment path>/controller.lock`, held while a controller runs.
+
+    Two controllers on one experiment would both apply its ops; the second one is
+    refused instead. The operating system drops the lock when the holder dies
+    (even by kill -9), so a restart after a crash is never blocked.
+    """
+
+    def __init__(self, experiment_path: Path, experiment_name: str) -> None:
+        self.path = experiment_path / "controller.lock"
+        self.experiment_name = experiment_name
+        self._handle: IO[str] | None = None
+
+    def acquire(self) -> None:
+        if fcntl is None:  # no advisory locks on this platform
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release()
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise ConflictError(
+                f"Experiment {self.experiment_name!r} is already being run by {holder}; "
+                f"stop that controller first or use another experiment name."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()}\n")
+        handle.flush()
+        self._handle = handle
+
+    def release(self) -> None:
+        if self._handle is not None:
+            self._handle.close()  # closing the file drops the lock
+            self._handle = None

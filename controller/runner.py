@@ -15,10 +15,8 @@ from __future__ import annotations
 import heapq
 import logging
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,26 +37,15 @@ from rfconsole.db import (
 )
 
 from . import bookkeeping, events
-from .checkpoints import Checkpoint, CheckpointStore
+from .checkpoints import CheckpointStore
+from .chunks import ChunkOutcome, ChunkTrainer
 from .interrupts import InterruptWatch
 from .live import ENDED_BY_CANCEL, LiveRun, error_text, progress_fields
 from .ops import OpExecutor
-from .paths import default_experiment_path
-from .trainer import ChunkContext, Trainer, split_result
+from .paths import ExperimentLock, default_experiment_path
+from .trainer import Trainer
 
 LOGGER = logging.getLogger("rfconsole.controller")
-
-
-@dataclass
-class ChunkOutcome:
-    run_id: int
-    metrics: dict[str, float] = field(default_factory=dict)
-    steps: int = 0
-    interrupted: bool = False
-    error: str | None = None
-    checkpoint_path: str | None = None
-    started: float = 0.0  # time.monotonic() at the chunk's start and end
-    ended: float = 0.0
 
 
 class Controller:
@@ -107,6 +94,8 @@ class Controller:
         self.busy: set[int] = set()
         self._in_flight: dict[Future[ChunkOutcome], int] = {}
         self._ops = OpExecutor(self)
+        self._chunks = ChunkTrainer(trainer, self.checkpoints, self.watch, self.shape, pace,
+                                    self._end_requested)
         self._started = False
         self._said_waiting = False
 
@@ -125,8 +114,13 @@ class Controller:
         if self._started:
             raise RuntimeError("A Controller runs once; make a new one to resume the experiment.")
         self._started = True
-        with events.tracebacks_to_file(self.experiment_path):
-            return self._run()
+        lock = ExperimentLock(self.experiment_path, self.experiment_name)
+        lock.acquire()
+        try:
+            with events.tracebacks_to_file(self.experiment_path):
+                return self._run()
+        finally:
+            lock.release()
 
     def _run(self) -> ExperimentRead:
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="rfconsole-chunk")
@@ -143,9 +137,13 @@ class Controller:
             self._finish("cancelled")
             raise
         except BaseException as exc:
+            LOGGER.exception("the controller of %r failed", self.experiment_name)
             self._end_requested.set()
-            self._drain(record=False)
-            self._finish("failed", error=error_text(exc))
+            try:
+                self._drain(record=False)
+                self._finish("failed", error=error_text(exc))
+            except Exception:  # the database itself may be what failed
+                LOGGER.exception("could not record the failure of %r", self.experiment_name)
             raise
         finally:
             pool.shutdown(wait=True)
@@ -258,7 +256,7 @@ class Controller:
                 self._announce(live)
             self.busy.add(live.run_id)
             self._said_waiting = False
-            self._in_flight[pool.submit(self._train_chunk, live)] = live.run_id
+            self._in_flight[pool.submit(self._chunks.train, live)] = live.run_id
 
     def _announce(self, live: LiveRun) -> None:
         if live.status == "NEW":
@@ -270,58 +268,6 @@ class Controller:
                            f"{live.position + 1} of {self.total_chunks} with config {live.config}.",
                            run_id=live.run_id)
         live.announced = True
-
-    def _train_chunk(self, live: LiveRun) -> ChunkOutcome:
-        """One chunk of one run, in a worker thread: train, checkpoint, keep the pace."""
-        started = time.monotonic()
-        outcome = ChunkOutcome(run_id=live.run_id, started=started)
-        asked_to_stop = False
-
-        def should_stop() -> bool:
-            nonlocal asked_to_stop
-            if self.watch.should_stop(live.run_id):
-                asked_to_stop = True
-            return asked_to_stop
-
-        num_chunks, num_epochs = self.shape
-        context = ChunkContext(
-            run_id=live.run_id, config=live.config, epoch=live.position // num_chunks,
-            chunk=live.position % num_chunks, num_chunks=num_chunks, num_epochs=num_epochs,
-            position=live.position, should_stop=should_stop)
-        try:
-            if live.model is None:
-                live.model = self._build_model(live)
-            result = self.trainer.train_chunk(live.model, context)
-            if asked_to_stop:  # a partial chunk: thrown away, the checkpoint stays the truth
-                live.model = None
-                outcome.interrupted = True
-            else:
-                outcome.metrics, outcome.steps = split_result(result)
-                checkpoint = Checkpoint(self.trainer.get_state(live.model), live.position + 1,
-                                        live.completed_steps + outcome.steps)
-                outcome.checkpoint_path = str(self.checkpoints.save(live.run_id, checkpoint))
-                self._keep_pace(live.run_id, started)
-        except Exception as exc:  # the run fails alone
-            LOGGER.exception("run %s failed", live.run_id)
-            live.model = None
-            outcome.error = error_text(exc)
-        outcome.ended = time.monotonic()
-        return outcome
-
-    def _build_model(self, live: LiveRun) -> Any:
-        model = self.trainer.create_model(live.config)
-        checkpoint = self.checkpoints.load(live.run_id)
-        if checkpoint is not None:
-            self.trainer.set_state(model, checkpoint.state)
-        return model
-
-    def _keep_pace(self, run_id: int, started: float) -> None:
-        """Wait out the rest of the minimum chunk time, unless the run is wanted elsewhere."""
-        while self.pace > 0:
-            left = started + self.pace - time.monotonic()
-            if left <= 0 or self.watch.should_stop(run_id):
-                return
-            self._end_requested.wait(min(left, 0.05))
 
     # --- after chunks ------------------------------------------------------------
 
@@ -345,7 +291,7 @@ class Controller:
     def _collect(self, future: Future[ChunkOutcome]) -> ChunkOutcome:
         run_id = self._in_flight.pop(future)
         self.busy.discard(run_id)
-        return future.result()  # _train_chunk catches the trainer's errors itself
+        return future.result()  # ChunkTrainer.train catches the trainer's errors itself
 
     def _write_outcome(self, connection: Any, outcome: ChunkOutcome) -> bool:
         """Write one chunk's result; True when the run ended with it."""

@@ -213,3 +213,18 @@ def _status(store: Store, run_id: int) -> str:
 def test_controller_needs_a_worker(store, kit):
     with pytest.raises(Exception, match="workers must be at least 1"):
         Controller(store, "x", [{"lr": 0.1}], kit.CountingTrainer(), workers=0)
+
+
+def test_a_second_controller_on_a_running_experiment_is_refused(store, make_controller, kit):
+    trainer = kit.CountingTrainer(seconds=0.05)
+    first = make_controller(trainer=trainer, num_chunks=50)
+    thread = kit.run_in_thread(first)
+    assert _wait_for(lambda: trainer.calls)
+    second = make_controller(trainer=trainer)
+    with pytest.raises(ConflictError, match="already being run by process"):
+        second.run()
+    first.request_end()
+    thread.join(10)
+    assert not thread.is_alive()
+    with store.read() as session:
+        assert experiments.get_experiment(session, first.experiment_id).status == "cancelled"
