@@ -1,0 +1,49 @@
+"""Checkpoint files: atomic, kept in memory, readable by a later process; experiment folders."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from rfconsole.controller import Checkpoint, CheckpointStore
+from rfconsole.controller.paths import default_experiment_path, folder_name
+from rfconsole.db import Store
+
+
+def test_save_load_drop(tmp_path):
+    store = CheckpointStore(tmp_path / "exp")
+    state = {"w": np.arange(3.0)}
+    path = store.save(4, Checkpoint(state, position=7, completed_steps=70))
+    assert path == tmp_path / "exp" / "checkpoints" / "run_4.ckpt"
+    assert [p.name for p in path.parent.iterdir()] == ["run_4.ckpt"]  # no temporary left over
+    assert store.load(4).position == 7
+
+    later = CheckpointStore(tmp_path / "exp")  # a restarted controller reads the file
+    loaded = later.load(4, str(path))
+    assert (loaded.position, loaded.completed_steps) == (7, 70)
+    np.testing.assert_array_equal(loaded.state["w"], state["w"])
+
+    later.forget(4)
+    assert path.exists()
+    later.drop(4)
+    assert not path.exists()
+    assert later.load(4) is None
+
+
+def test_a_file_that_is_not_a_checkpoint_is_refused(tmp_path):
+    store = CheckpointStore(tmp_path)
+    store.folder.mkdir(parents=True)
+    import pickle
+
+    store.path_for(1).write_bytes(pickle.dumps({"not": "a checkpoint"}))
+    with pytest.raises(ValueError, match="not an rfconsole checkpoint"):
+        store.load(1)
+
+
+def test_default_experiment_path_sits_beside_the_database(db_path):
+    store = Store.open(str(db_path))
+    try:
+        path = default_experiment_path(store, "../etc/lr sweep")
+    finally:
+        store.close()
+    assert path == db_path.parent / "experiments" / "etc_lr_sweep"
+    assert folder_name("...") == "experiment"
