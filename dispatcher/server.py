@@ -75,18 +75,21 @@ class DispatcherServer:
         if self._thread is not None:
             raise ServerStartError("This dispatcher server is already started.")
         workers = _Workers(self.name)
+        channels: dict[int, Any] = {}
         try:
             server = create_server(
-                self.app, host=self.host, port=self.port, threads=self.threads,
-                _dispatcher=workers, clear_untrusted_proxy_headers=True,
-                ident="rfconsole",
+                self.app, map=channels, host=self.host, port=self.port, threads=self.threads,
+                _dispatcher=workers, ident="rfconsole",
             )
-        except OSError as exc:
-            workers.shutdown(timeout=JOIN_SECONDS)
-            raise ServerStartError(_bind_failure(self.host, self.port, exc)) from None
-        except ValueError as exc:
-            workers.shutdown(timeout=JOIN_SECONDS)
+        except (OSError, ValueError) as exc:
+            # Waitress made its socket and wake-up pipe before the bind failed.
+            for channel in list(channels.values()):
+                channel.close()
+            if isinstance(exc, OSError):
+                raise ServerStartError(_bind_failure(self.host, self.port, exc)) from None
             raise ServerStartError(f"Cannot serve on {self.host}:{self.port}: {exc}.") from None
+        # Waitress starts the worker threads only for a pool it made itself.
+        workers.set_thread_count(self.threads)
         self._server, self._workers = server, workers
         self._thread = threading.Thread(target=self._serve, name=self.name, daemon=True)
         self._thread.start()

@@ -152,7 +152,8 @@ def test_ic_requests_are_logged(client: FlaskClient, seeded: Seeded) -> None:
     _post(client, "resume-run", run_id=seeded.ongoing)  # refused: ONGOING
     lines = experiment_log.tail(experiment_log.log_file(seeded.experiment_path), component="dispatcher")
     assert len(lines) == 2
-    assert f"| exp-a | dispatcher | INFO | Stop of run {seeded.ongoing} requested from http:127.0.0.1 (op {ic_id})" in lines[0]
+    expected = f"Stop of run {seeded.ongoing} requested from http:127.0.0.1 (op {ic_id})"
+    assert f"| exp-a | dispatcher | INFO | {expected}" in lines[0]
     assert "| WARNING | Resume of run" in lines[1]
     assert "refused" in lines[1]
     dispatcher_log = (seeded.experiment_path / "logs" / "dispatcher.log").read_text().splitlines()

@@ -1,0 +1,130 @@
+"""DispatcherServer over a real socket: start, url, CORS preflight, clean stop, refusals."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import threading
+import time
+
+import pytest
+from rfconsole.db import Store
+from rfconsole.dispatcher import create_app
+from rfconsole.dispatcher.server import DispatcherServer, ServerStartError
+
+from .conftest import Seeded
+
+
+def _request(url: str, method: str, path: str, body: bytes | None = None,
+             headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, dict(response.headers), response.read()
+    finally:
+        conn.close()
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        # As any server would: connections the server closed may linger in TIME_WAIT.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def test_real_server_serves_preflight_and_stops_cleanly(store: Store, seeded: Seeded) -> None:
+    threads_before = set(threading.enumerate())
+    server = DispatcherServer(create_app(store), host="127.0.0.1", port=0)
+    server.start()
+    port = int(server.url.rsplit(":", 1)[1])
+    assert server.url == f"http://127.0.0.1:{port}"
+    assert port != 0
+    status, headers, _ = _request(server.url, "OPTIONS", "/dispatcher/stop-run", headers={
+        "Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type"})
+    assert status == 204
+    assert headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
+    status, headers, body = _request(server.url, "GET", "/dispatcher/get-all-runs",
+                                     headers={"Origin": "http://localhost:3000"})
+    assert status == 200
+    assert len(json.loads(body)) == 5
+    assert headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
+
+    # A keep-alive connection left open must be closed by stop().
+    idle = socket.create_connection(("127.0.0.1", port), timeout=10)
+    idle.sendall(b"GET /dispatcher/health-check HTTP/1.1\r\nHost: x\r\n\r\n")
+    answer = b""
+    while not answer.endswith(b'running"'):
+        answer += idle.recv(4096)
+    assert b"200 OK" in answer
+    server.stop()
+    idle.settimeout(5)
+    assert idle.recv(4096) == b""  # closed by the server, not by us
+    idle.close()
+
+    assert _port_is_free(port)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    deadline = time.monotonic() + 5
+    while set(threading.enumerate()) - threads_before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert set(threading.enumerate()) - threads_before == set()
+    server.stop()  # a second stop is harmless
+
+
+def test_stop_with_a_request_in_flight(store: Store, seeded: Seeded) -> None:
+    """stop() returns and leaves no thread even while a client is mid-request."""
+    threads_before = set(threading.enumerate())
+    server = DispatcherServer(create_app(store), port=0)
+    server.start()
+    port = int(server.url.rsplit(":", 1)[1])
+    half = socket.create_connection(("127.0.0.1", port), timeout=10)
+    half.sendall(b"POST /dispatcher/get-run HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+    time.sleep(0.1)
+    server.stop()
+    half.settimeout(5)
+    assert half.recv(4096) == b""
+    half.close()
+    deadline = time.monotonic() + 5
+    while set(threading.enumerate()) - threads_before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert set(threading.enumerate()) - threads_before == set()
+
+
+def test_port_in_use_is_a_one_sentence_error(store: Store) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        threads_before = set(threading.enumerate())
+        server = DispatcherServer(create_app(store), port=port)
+        with pytest.raises(ServerStartError) as caught:
+            server.start()
+        assert caught.value.message == (
+            f"Port {port} on 127.0.0.1 is already in use; stop the other server or pick "
+            f"another port with --port.")
+        deadline = time.monotonic() + 5
+        while set(threading.enumerate()) - threads_before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert set(threading.enumerate()) - threads_before == set()
+
+
+def test_unknown_host_is_a_one_sentence_error(store: Store) -> None:
+    server = DispatcherServer(create_app(store), host="no-such-host.invalid", port=0)
+    with pytest.raises(ServerStartError, match="no-such-host.invalid"):
+        server.start()
+
+
+def test_context_manager(store: Store) -> None:
+    with DispatcherServer(create_app(store), port=0) as server:
+        status, _, body = _request(server.url, "GET", "/dispatcher/health-check")
+        assert status == 200
+        assert json.loads(body) == "Dispatcher is up and running"
+    assert not server.running
