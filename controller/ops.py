@@ -95,7 +95,7 @@ class OpExecutor:
             return
         live.status = "ONGOING"
         live.announced = True
-        self.ctl.live[op.run_id] = live
+        self.ctl.add_live(live)
         self.ctl.stopped.discard(op.run_id)
         self.ctl.watch.clear(op.run_id)
         self.ctl.reporter.emit(events.RUN_RESUMED, f"Resumed run {op.run_id} at chunk "
@@ -155,7 +155,7 @@ class OpExecutor:
         if reason:
             self._say(events.OP_SKIPPED, op, f"Skipped {self._describe(op)}: {reason}")
             return
-        self.ctl.live[clone.run_id] = live
+        self.ctl.add_live(live)
         how = (f"warm from run {op.run_id}'s checkpoint at chunk {live.position}"
                if op.warm_start else "cold, from scratch")
         self._say(events.OP_APPLIED, op, f"Applied {self._describe(op)}: run {clone.run_id} "

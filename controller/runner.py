@@ -90,6 +90,7 @@ class Controller:
         self._end_requested = threading.Event()
         self.watch = InterruptWatch(store, self.experiment_id, self._end_requested, poll_interval)
         self.live: dict[int, LiveRun] = {}
+        self._queue: list[tuple[int, int]] = []  # (position, run id); may hold stale entries
         self.stopped: set[int] = set()
         self.busy: set[int] = set()
         self._in_flight: dict[Future[ChunkOutcome], int] = {}
@@ -183,6 +184,16 @@ class Controller:
                                 num_chunks=num_chunks, num_epochs=num_epochs)
             return experiment
 
+    def add_live(self, live: LiveRun) -> None:
+        """Put a run (back) into the rotation."""
+        self.live[live.run_id] = live
+        self._enqueue(live)
+
+    def _enqueue(self, live: LiveRun) -> None:
+        # The least-advanced run trains next: a heap of (position, run id), so that
+        # picking it costs O(log n) rather than a scan of every live run per chunk.
+        heapq.heappush(self._queue, (live.position, live.run_id))
+
     def live_run_from(self, run: RunRead) -> LiveRun:
         """A run back in rotation, at its checkpoint's position (0 without one)."""
         checkpoint = self.checkpoints.load(run.run_id, run.checkpoint_path)
@@ -204,7 +215,7 @@ class Controller:
             back_from_cancel = run.status == "STOPPED" and run.ended_by == ENDED_BY_CANCEL
             if run.status in ("NEW", "ONGOING") or back_from_cancel:
                 live = self.live_run_from(run)
-                self.live[run.run_id] = live
+                self.add_live(live)
                 fields: dict[str, Any] = {}
                 if live.position != run.num_chunks_visited:  # the checkpoint is the truth
                     fields.update(progress_fields(live.position, *self.shape),
@@ -248,10 +259,12 @@ class Controller:
     def _launch(self, pool: ThreadPoolExecutor) -> None:
         """Start chunks of the least-advanced idle runs, up to `workers` at once."""
         free = self.workers - len(self._in_flight)
-        if free <= 0 or not self.live:
-            return
-        idle = (run for run in self.live.values() if run.run_id not in self.busy)
-        for live in heapq.nsmallest(free, idle, key=lambda r: (r.position, r.run_id)):
+        while free > 0 and self._queue:
+            position, run_id = heapq.heappop(self._queue)
+            live = self.live.get(run_id)
+            if live is None or run_id in self.busy or live.position != position:
+                continue  # a stale entry: the run left the rotation or moved on
+            free -= 1
             if live.status == "NEW" or not live.announced:
                 self._announce(live)
             self.busy.add(live.run_id)
@@ -321,7 +334,10 @@ class Controller:
     def _after_outcome(self, outcome: ChunkOutcome, ended: bool) -> None:
         """Bring the in-memory rotation in line with what was just written, and say it."""
         live = self.live.get(outcome.run_id)
-        if live is None or outcome.interrupted:
+        if live is None:
+            return
+        if outcome.interrupted:
+            self._enqueue(live)
             return
         run_id = outcome.run_id
         if outcome.error is not None:
@@ -344,6 +360,8 @@ class Controller:
             self.checkpoints.forget(run_id)
             self.reporter.emit(events.RUN_COMPLETED, f"Run {run_id} completed: {text}",
                                run_id=run_id, metrics=outcome.metrics)
+        else:
+            self._enqueue(live)
 
     def _poll_ops(self) -> None:
         """Claim and apply pending ops, if a cheap read says there are new ones."""
