@@ -34,19 +34,21 @@ def event_line(event: ControllerEvent) -> str:
 
 def run_demo_headless(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Run (or resume) the demo experiment in the foreground; returns the exit code."""
-    out = out or sys.stdout
-
+    stream: TextIO = out or sys.stdout
     controller: Controller | None = None
 
     def say(text: str) -> None:
-        nonlocal out
+        nonlocal stream
         try:
-            print(text, file=out, flush=True)
+            print(text, file=stream, flush=True)
         except (BrokenPipeError, ValueError):  # the reader went away (`| head`): end quietly
             devnull = os.open(os.devnull, os.O_WRONLY)
-            if out is sys.stdout:  # so that the interpreter's last flush cannot fail either
-                os.dup2(devnull, sys.stdout.fileno())
-            out = os.fdopen(devnull, "w")
+            if stream is sys.stdout:  # so that the interpreter's last flush cannot fail either
+                try:
+                    os.dup2(devnull, sys.stdout.fileno())
+                except (OSError, ValueError):
+                    pass
+            stream = os.fdopen(devnull, "w")
             if controller is not None:
                 controller.request_end()
 

@@ -71,6 +71,11 @@ class Controller:
             raise InvalidError("workers must be at least 1.")
         if pace < 0:
             raise InvalidError("pace must be zero or more seconds.")
+        missing = [name for name in ("create_model", "train_chunk", "get_state", "set_state")
+                   if not callable(getattr(trainer, name, None))]
+        if missing:
+            raise InvalidError(f"The trainer {type(trainer).__name__} has no {missing[0]} method; "
+                               f"see rfconsole.controller.Trainer.")
         self.store = store
         self.trainer = trainer
         self.workers = workers
@@ -177,7 +182,9 @@ class Controller:
                 self.store, name)
             experiment = experiments.create_experiment(
                 session, name=name, experiment_path=str(path), num_chunks=num_chunks,
-                num_epochs=num_epochs, config={"num_chunks": num_chunks, "num_epochs": num_epochs},
+                num_epochs=num_epochs, config={"num_chunks": num_chunks, "num_epochs": num_epochs,
+                                            "workers": self.workers,
+                                            "trainer": type(self.trainer).__name__},
                 config_schema=dict(schema) if schema else None)
             for config in configs:
                 runs.create_run(session, experiment_id=experiment.id, config_leaf=dict(config),

@@ -228,3 +228,12 @@ def test_a_second_controller_on_a_running_experiment_is_refused(store, make_cont
     assert not thread.is_alive()
     with store.read() as session:
         assert experiments.get_experiment(session, first.experiment_id).status == "cancelled"
+
+
+def test_a_trainer_without_the_protocol_is_refused(store):
+    class Half:
+        def create_model(self, config):
+            return None
+
+    with pytest.raises(Exception, match="The trainer Half has no train_chunk method"):
+        Controller(store, "x", [{"lr": 0.1}], Half())
