@@ -11,7 +11,6 @@ from collections import Counter
 from pathlib import Path
 
 import requests
-
 from rfconsole.db import Store, experiments, ic_ops, runs
 from rfconsole.dispatcher import create_app
 from rfconsole.dispatcher.server import DispatcherServer
