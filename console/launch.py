@@ -55,10 +55,22 @@ def _build_app(store: Store, args: argparse.Namespace, url: str | None, error: s
                     dispatcher_error=error, experiment=experiment)
 
 
+def open_store(db: str | None) -> Store:
+    """Open the database or raise StoreError with a sentence (never a driver traceback)."""
+    try:
+        return Store.open(db)
+    except StoreError:
+        raise
+    except Exception as exc:  # e.g. a file that is not an SQLite database
+        where = db or "the default database"
+        raise StoreError(f"Cannot open {where}: {str(exc).splitlines()[0]}; "
+                         f"check --db or RFCONSOLE_DB.") from exc
+
+
 def run_console(args: argparse.Namespace) -> int:
     """The console on `--db`, with the dispatcher in a background thread."""
     try:
-        store = Store.open(args.db)
+        store = open_store(args.db)
     except StoreError as exc:
         return _fail(exc.message)
     try:
@@ -104,7 +116,7 @@ def run_demo_console(args: argparse.Namespace) -> int:
     from rfconsole.controller.demo import make_demo_controller
 
     try:
-        store = Store.open(args.db)
+        store = open_store(args.db)
     except StoreError as exc:
         return _fail(exc.message)
     try:
