@@ -30,8 +30,9 @@ class Checkpoint:
 class CheckpointStore:
     """Save, load and drop run checkpoints; safe to call from several worker threads."""
 
-    def __init__(self, experiment_path: str | os.PathLike[str]) -> None:
+    def __init__(self, experiment_path: str | os.PathLike[str], keep_in_memory: bool = True) -> None:
         self.folder = Path(experiment_path) / CHECKPOINT_FOLDER
+        self.keep_in_memory = keep_in_memory  # off for models too big to hold twice
         self._latest: dict[int, Checkpoint] = {}
         self._lock = threading.Lock()
 
@@ -46,8 +47,9 @@ class CheckpointStore:
         with open(temporary, "wb") as handle:
             pickle.dump(checkpoint, handle, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(temporary, path)
-        with self._lock:
-            self._latest[run_id] = checkpoint
+        if self.keep_in_memory:
+            with self._lock:
+                self._latest[run_id] = checkpoint
         return path
 
     def load(self, run_id: int, path: str | os.PathLike[str] | None = None) -> Checkpoint | None:
@@ -63,8 +65,9 @@ class CheckpointStore:
             checkpoint = pickle.load(handle)  # our own file, written by save()
         if not isinstance(checkpoint, Checkpoint):
             raise ValueError(f"{file} is not an rfconsole checkpoint")
-        with self._lock:
-            self._latest[run_id] = checkpoint
+        if self.keep_in_memory:
+            with self._lock:
+                self._latest[run_id] = checkpoint
         return checkpoint
 
     def drop(self, run_id: int) -> None:

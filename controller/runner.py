@@ -90,7 +90,8 @@ class Controller:
         self.experiment_path = Path(self.experiment.experiment_path)
         self.shape = (self.experiment.num_chunks, self.experiment.num_epochs)
         self.total_chunks = self.experiment.num_chunks * self.experiment.num_epochs
-        self.checkpoints = CheckpointStore(self.experiment_path)
+        self.checkpoints = CheckpointStore(
+            self.experiment_path, keep_in_memory=getattr(trainer, "checkpoints_in_memory", True))
         self.reporter = events.EventReporter(self.experiment_path, self.experiment_name, on_event)
         self._end_requested = threading.Event()
         self.watch = InterruptWatch(store, self.experiment_id, self._end_requested, poll_interval)

@@ -47,3 +47,12 @@ def test_default_experiment_path_sits_beside_the_database(db_path):
         store.close()
     assert path == db_path.parent / "experiments" / "etc_lr_sweep"
     assert folder_name("...") == "experiment"
+
+
+def test_without_the_memory_copy_every_load_reads_the_file(tmp_path):
+    store = CheckpointStore(tmp_path, keep_in_memory=False)
+    store.save(1, Checkpoint({"w": 1.0}, position=1, completed_steps=1))
+    store.save(1, Checkpoint({"w": 2.0}, position=2, completed_steps=2))
+    first, second = store.load(1), store.load(1)
+    assert first.state == {"w": 2.0}
+    assert first is not second  # read from disk both times

@@ -114,7 +114,7 @@ def test_the_trainer_refuses_a_config_it_cannot_build():
 
 def test_ctrl_c_ends_the_headless_demo_cleanly_and_it_resumes(tmp_path, db_path):
     command = [sys.executable, "-m", "rfconsole.console", "demo", "--headless", "--pace", "0.2",
-               "--runs", "2", "--chunks", "3", "--epochs", "1", "--db", str(db_path),
+               "--runs", "2", "--chunks", "8", "--epochs", "1", "--db", str(db_path),
                "--experiment", "interrupted"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
