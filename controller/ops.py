@@ -156,7 +156,7 @@ class OpExecutor:
             self._say(events.OP_SKIPPED, op, f"Skipped {self._describe(op)}: {reason}")
             return
         self.ctl.add_live(live)
-        how = (f"warm from run {op.run_id}'s checkpoint at chunk {live.position}"
+        how = (f"warm from run {op.run_id}'s checkpoint after {live.position} chunks"
                if op.warm_start else "cold, from scratch")
         self._say(events.OP_APPLIED, op, f"Applied {self._describe(op)}: run {clone.run_id} "
                   f"starts {how}.")
