@@ -31,6 +31,35 @@ def default_experiment_path(store: Store, experiment_name: str) -> Path:
     return (base / EXPERIMENTS_FOLDER / folder_name(experiment_name)).resolve()
 
 
+def fresh_experiment_folder(store: Store, experiment_name: str,
+                            requested: str | os.PathLike[str] | None = None) -> Path:
+    """The folder of a new experiment, which must not hold another one's checkpoints.
+
+    A default folder left by an experiment of the same name in another (or a
+    deleted) database gets a numbered sibling instead; a folder the caller chose
+    is refused if it holds checkpoints, since they would be taken for this
+    experiment's own.
+    """
+    if requested is not None:
+        path = Path(requested).expanduser().resolve()
+        if _has_checkpoints(path):
+            raise ConflictError(
+                f"The folder {path} already holds another experiment's checkpoints; "
+                f"choose an empty folder for experiment {experiment_name!r}."
+            )
+        return path
+    base = default_experiment_path(store, experiment_name)
+    path, number = base, 2
+    while _has_checkpoints(path) or (path / "controller.lock").exists():
+        path, number = base.with_name(f"{base.name}-{number}"), number + 1
+    return path
+
+
+def _has_checkpoints(path: Path) -> bool:
+    folder = path / "checkpoints"
+    return folder.is_dir() and any(folder.iterdir())
+
+
 class ExperimentLock:
     """An exclusive lock on `<experiment path>/controller.lock`, held while a controller runs.
 

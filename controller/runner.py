@@ -42,7 +42,7 @@ from .chunks import ChunkOutcome, ChunkTrainer
 from .interrupts import InterruptWatch
 from .live import ENDED_BY_CANCEL, LiveRun, error_text, progress_fields
 from .ops import OpExecutor
-from .paths import ExperimentLock, default_experiment_path
+from .paths import ExperimentLock, fresh_experiment_folder
 from .trainer import Trainer
 
 LOGGER = logging.getLogger("rfconsole.controller")
@@ -179,8 +179,7 @@ class Controller:
                                                else config, dict(schema) if schema else None)
                 except InvalidError as exc:
                     raise InvalidError(f"Config {index + 1}: {exc.message}") from None
-            path = Path(experiment_path) if experiment_path else default_experiment_path(
-                self.store, name)
+            path = fresh_experiment_folder(self.store, name, experiment_path)
             experiment = experiments.create_experiment(
                 session, name=name, experiment_path=str(path), num_chunks=num_chunks,
                 num_epochs=num_epochs, config={"num_chunks": num_chunks, "num_epochs": num_epochs,

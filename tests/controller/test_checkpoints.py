@@ -56,3 +56,20 @@ def test_without_the_memory_copy_every_load_reads_the_file(tmp_path):
     first, second = store.load(1), store.load(1)
     assert first.state == {"w": 2.0}
     assert first is not second  # read from disk both times
+
+
+def test_a_new_experiment_never_picks_up_old_checkpoints(db_path, tmp_path):
+    from rfconsole.controller.paths import fresh_experiment_folder
+    from rfconsole.db import ConflictError
+
+    store = Store.open(str(db_path))
+    try:
+        first = fresh_experiment_folder(store, "sweep")
+        CheckpointStore(first).save(1, Checkpoint({}, 3, 3))  # left by a deleted database
+        second = fresh_experiment_folder(store, "sweep")
+        assert second == first.with_name("sweep-2")
+        with pytest.raises(ConflictError, match="already holds another experiment's checkpoints"):
+            fresh_experiment_folder(store, "sweep", first)
+        assert fresh_experiment_folder(store, "sweep", tmp_path / "mine") == tmp_path / "mine"
+    finally:
+        store.close()
