@@ -13,6 +13,7 @@ creates a NEW run), so the ops are all the reconciling there is to do.
 from __future__ import annotations
 
 import heapq
+import json
 import logging
 import threading
 from collections.abc import Mapping, Sequence
@@ -285,7 +286,7 @@ class Controller:
             live.status = "ONGOING"
         where = "from the start" if live.position == 0 else "continuing"
         self.reporter.emit(events.RUN_STARTED, f"Started run {live.run_id} {where} at chunk "
-                           f"{live.position + 1} of {self.total_chunks} with config {live.config}.",
+                           f"{live.position + 1} of {self.total_chunks} with config {json.dumps(live.config)}.",
                            run_id=live.run_id)
         live.announced = True
 

@@ -152,3 +152,45 @@ def test_ctrl_c_ends_the_headless_demo_cleanly_and_it_resumes(tmp_path, db_path)
             assert [p.step for p in metrics.metric_history(session, run_id=run.run_id,
                                                            names=["val_loss"])["val_loss"]]
     store.close()
+
+
+def test_headless_prints_a_line_per_event_including_ops(db_path):
+    import io
+    import threading
+
+    from rfconsole.console.cli import parse_args
+    from rfconsole.controller.cli import run_demo_headless
+
+    args = parse_args(["demo", "--headless", "--pace", "0.2", "--runs", "2", "--chunks", "4",
+                       "--epochs", "1", "--db", str(db_path), "--experiment", "printed"])
+    out = io.StringIO()
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(code=run_demo_headless(args, out)))
+    thread.start()
+    deadline = time.monotonic() + 30
+    while "finished chunk" not in out.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    store = Store.open(str(db_path))
+    with store.write() as session:
+        clone = ic_ops.request_clone_modify(session, run_id=1, config_patch={"batch_size": 16},
+                                           origin="test")
+    thread.join(60)
+    store.close()
+    assert result["code"] == 0
+    text = out.getvalue()
+    assert "Started run 1 from the start at chunk 1 of 4 with config {\"optimizer\"" in text
+    assert "Run 1 finished chunk 1/4 of epoch 1/1: train_loss=" in text
+    assert f"Applied clone-modify of run 1 (op {clone.ic_id}, new run 3, cold)" in text
+    assert "Run 3 completed: " in text
+    assert text.rstrip().endswith("Experiment 'printed' completed (3 runs).")
+    assert all(line[:2].isdigit() for line in text.splitlines()[1:])  # each line has its time
+
+
+def test_headless_on_a_completed_experiment_is_one_line(db_path, capsys):
+    args = ["demo", "--headless", "--pace", "0", "--runs", "1", "--chunks", "1", "--epochs", "1",
+            "--db", str(db_path), "--experiment", "once"]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert err == "rfconsole: Experiment 'once' has already completed; start a new one under another name.\n"
