@@ -29,6 +29,11 @@ _ANY_PENDING = (
     .limit(1)
 )
 _UPDATE_RUN = update(RUNS).where(RUNS.c.run_id == bindparam("target_run_id"))
+_START_RUN = (
+    update(RUNS)
+    .where(RUNS.c.run_id == bindparam("target_run_id"), RUNS.c.status == "NEW")
+    .values(status="ONGOING", updated_at=bindparam("now"))
+)
 _INSERT_METRICS = insert(METRICS)
 _BUMP_REVISION = (
     update(EXPERIMENTS)
@@ -45,6 +50,12 @@ def has_pending_ops(connection: Connection, experiment_id: int) -> bool:
 def write_progress(connection: Connection, run_id: int, fields: Mapping[str, Any]) -> None:
     """Set some of a run's columns and stamp updated_at (the caller bumps the revision)."""
     connection.execute(_UPDATE_RUN, {**fields, "updated_at": utcnow(), "target_run_id": run_id})
+
+
+def start_run(connection: Connection, run_id: int) -> bool:
+    """NEW -> ONGOING, only if the run is still NEW (a delete may have made it KILLED)."""
+    result = connection.execute(_START_RUN, {"target_run_id": run_id, "now": utcnow()})
+    return result.rowcount == 1
 
 
 def append_history(connection: Connection, rows: list[dict[str, Any]]) -> None:

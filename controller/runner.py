@@ -211,33 +211,29 @@ class Controller:
 
     def _load_runs(self) -> None:
         """Rebuild the rotation from the database (a fresh start, a restart or a resume)."""
-        with self.store.read() as session:
+        # One write transaction: no request can change a run between reading and correcting it.
+        with self.store.write() as session:
             all_runs = runs.list_runs(session, experiment_id=self.experiment_id)
             pending = ic_ops.list_pending(session, experiment_id=self.experiment_id)
-        # A clone's run row exists before its op is applied; the op starts it.
-        unstarted_clones = {op.new_run_id for op in pending if op.operation == "CLONE_MODIFY"}
-        corrections: dict[int, dict[str, Any]] = {}
-        for run in all_runs:
-            if run.run_id in unstarted_clones:
-                continue
-            back_from_cancel = run.status == "STOPPED" and run.ended_by == ENDED_BY_CANCEL
-            if run.status in ("NEW", "ONGOING") or back_from_cancel:
-                live = self.live_run_from(run)
-                self.add_live(live)
-                fields: dict[str, Any] = {}
-                if live.position != run.num_chunks_visited:  # the checkpoint is the truth
-                    fields.update(progress_fields(live.position, *self.shape),
-                                  completed_steps=live.completed_steps)
-                if back_from_cancel:
-                    fields.update(status="ONGOING", ended_by=None)
-                if fields:
-                    corrections[run.run_id] = fields
-            elif run.status == "STOPPED":
-                self.stopped.add(run.run_id)
-        if corrections:
-            with self.store.write() as session:
-                for run_id, fields in corrections.items():
-                    runs.update_run(session, run_id, **fields)
+            # A clone's run row exists before its op is applied; the op starts it.
+            unstarted_clones = {op.new_run_id for op in pending if op.operation == "CLONE_MODIFY"}
+            for run in all_runs:
+                if run.run_id in unstarted_clones:
+                    continue
+                back_from_cancel = run.status == "STOPPED" and run.ended_by == ENDED_BY_CANCEL
+                if run.status in ("NEW", "ONGOING") or back_from_cancel:
+                    live = self.live_run_from(run)
+                    self.add_live(live)
+                    fields: dict[str, Any] = {}
+                    if live.position != run.num_chunks_visited:  # the checkpoint is the truth
+                        fields.update(progress_fields(live.position, *self.shape),
+                                      completed_steps=live.completed_steps)
+                    if back_from_cancel:
+                        fields.update(status="ONGOING", ended_by=None)
+                    if fields:
+                        runs.update_run(session, run.run_id, **fields)
+                elif run.status == "STOPPED":
+                    self.stopped.add(run.run_id)
 
     # --- the loop --------------------------------------------------------------
 
@@ -272,23 +268,29 @@ class Controller:
             live = self.live.get(run_id)
             if live is None or run_id in self.busy or live.position != position:
                 continue  # a stale entry: the run left the rotation or moved on
+            if (live.status == "NEW" or not live.announced) and not self._announce(live):
+                self.live.pop(run_id, None)  # deleted before it started; its op will settle it
+                continue
             free -= 1
-            if live.status == "NEW" or not live.announced:
-                self._announce(live)
             self.busy.add(live.run_id)
             self._said_waiting = False
             self._in_flight[pool.submit(self._chunks.train, live)] = live.run_id
 
-    def _announce(self, live: LiveRun) -> None:
+    def _announce(self, live: LiveRun) -> bool:
+        """Mark a NEW run ONGOING and say it started; False if it is no longer NEW (deleted)."""
         if live.status == "NEW":
             with self.store.write() as session:
-                runs.update_run(session, live.run_id, status="ONGOING")
+                connection = session.connection()
+                if not bookkeeping.start_run(connection, live.run_id):
+                    return False
+                bookkeeping.bump_revision(connection, self.experiment_id)
             live.status = "ONGOING"
         where = "from the start" if live.position == 0 else "continuing"
         self.reporter.emit(events.RUN_STARTED, f"Started run {live.run_id} {where} at chunk "
                            f"{live.position + 1} of {self.total_chunks} with config {json.dumps(live.config)}.",
                            run_id=live.run_id)
         live.announced = True
+        return True
 
     # --- after chunks ------------------------------------------------------------
 

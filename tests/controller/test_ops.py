@@ -184,3 +184,19 @@ def _wait_for(condition, timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.01)
     return False
+
+
+def test_a_run_deleted_before_its_first_chunk_is_never_started(store, make_controller, kit):
+    from concurrent.futures import ThreadPoolExecutor
+
+    # White-box: the delete lands between the last claim of ops and the run's first launch.
+    controller = make_controller(workers=2)
+    controller._load_runs()
+    kit.request(store, "DELETE", 2)
+    with ThreadPoolExecutor(2) as pool:
+        controller._launch(pool)
+        assert controller.busy == {1}
+        controller._drain()
+    run = kit.run_of(store, 2)
+    assert run.status == "KILLED"  # not overwritten with ONGOING
+    assert 2 not in controller.live
