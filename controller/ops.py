@@ -130,9 +130,18 @@ class OpExecutor:
         except Exception as exc:  # a bad clone config fails the clone alone
             message = error_text(exc)
             with self.ctl.store.write() as session:
-                runs.update_run(session, clone.run_id, status="FAILED", error=message,
-                                ended_by="controller")
-                ic_ops.mark_failed(session, op.ic_id, message)
+                status = runs.get_run(session, clone.run_id).status
+                if status != "NEW":  # deleted meanwhile: nothing left to fail
+                    reason = f"Clone run {clone.run_id} is {status}; it changed before it could start."
+                    ic_ops.mark_skipped(session, op.ic_id, reason)
+                else:
+                    reason = None
+                    runs.update_run(session, clone.run_id, status="FAILED", error=message,
+                                    ended_by="controller")
+                    ic_ops.mark_failed(session, op.ic_id, message)
+            if reason:
+                self._say(events.OP_SKIPPED, op, f"Skipped {self._describe(op)}: {reason}")
+                return
             self.ctl.reporter.emit(events.RUN_FAILED, f"Run {clone.run_id} (clone of run "
                                    f"{op.run_id}) failed to start: {message}", run_id=clone.run_id)
             self._say(events.OP_FAILED, op, f"Failed {self._describe(op)}: {message}")
