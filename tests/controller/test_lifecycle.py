@@ -237,3 +237,19 @@ def test_a_trainer_without_the_protocol_is_refused(store):
 
     with pytest.raises(Exception, match="The trainer Half has no train_chunk method"):
         Controller(store, "x", [{"lr": 0.1}], Half())
+
+
+def test_ctrl_c_in_a_training_script_cancels_cleanly(store, make_controller, trainer, kit):
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    trainer.hooks[(2, 1)] = interrupt
+    controller = make_controller()
+    with pytest.raises(KeyboardInterrupt):
+        controller.run()
+    with store.read() as session:
+        assert experiments.get_experiment(session, controller.experiment_id).status == "cancelled"
+    run = kit.run_of(store, 1)
+    assert run.status == "STOPPED"
+    assert run.ended_by == ENDED_BY_CANCEL
+    assert make_controller().run().status == "completed"
