@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -63,9 +64,13 @@ class DispatcherState:
             experiment_log.append(path, name, self.log_component, level, message)
             line = experiment_log.format_line(name, self.log_component, level, message,
                                               datetime.now(timezone.utc))
-            with open(Path(path) / experiment_log.LOG_FOLDER / DISPATCHER_LOG, "a",
-                      encoding="utf-8") as handle:
-                handle.write(line + "\n")
+            # Whole lines with O_APPEND, like the experiment log: writers never interleave.
+            fd = os.open(Path(path) / experiment_log.LOG_FOLDER / DISPATCHER_LOG,
+                         os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, (line + "\n").encode("utf-8"))
+            finally:
+                os.close(fd)
         except OSError as exc:
             logger.warning("Cannot write the log of experiment %s: %s", name, exc)
 
