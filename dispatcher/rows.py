@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 from rfconsole.db.models import Experiment, Run
-from sqlalchemy import Text, cast, select
+from sqlalchemy import Text, bindparam, cast, select
 from sqlalchemy.engine import Connection, Row
 
 RUNS = Run.__table__.c  # type: ignore[attr-defined]
@@ -125,24 +125,29 @@ def run_dict(row: Row[Any], experiment_name: str) -> dict[str, Any]:
     }
 
 
+# Statements are built once: building a 20-column SELECT costs more than running it.
+_ONE_RUN = (
+    select(*RUN_COLUMNS, EXPERIMENTS.name)
+    .join_from(Run.__table__, Experiment.__table__, RUNS.experiment_id == EXPERIMENTS.id)
+    .where(RUNS.run_id == bindparam("wanted_run_id"))
+)
+
+
 def fetch_run(conn: Connection, run_id: int) -> dict[str, Any] | None:
-    statement = (
-        select(*RUN_COLUMNS, EXPERIMENTS.name)
-        .join_from(Run.__table__, Experiment.__table__, RUNS.experiment_id == EXPERIMENTS.id)
-        .where(RUNS.run_id == run_id)
-    )
-    row = conn.execute(statement).first()
+    row = conn.execute(_ONE_RUN, {"wanted_run_id": run_id}).first()
     if row is None:
         return None
     return run_dict(row[:-1], row[-1])
+
+
+_RUNS_BY_ID = select(*RUN_COLUMNS).where(RUNS.run_id.in_(bindparam("wanted_ids", expanding=True)))
 
 
 def fetch_runs_by_id(conn: Connection, run_ids: list[int]) -> list[Row[Any]]:
     """Full rows of these runs (any order), in batches that stay under SQL's parameter limits."""
     found: list[Row[Any]] = []
     for start in range(0, len(run_ids), 500):
-        batch = run_ids[start:start + 500]
-        found.extend(conn.execute(select(*RUN_COLUMNS).where(RUNS.run_id.in_(batch))))
+        found.extend(conn.execute(_RUNS_BY_ID, {"wanted_ids": run_ids[start:start + 500]}))
     return found
 
 
@@ -152,18 +157,21 @@ EXPERIMENT_SUMMARY = (EXPERIMENTS.id, EXPERIMENTS.name, EXPERIMENTS.revision,
                       EXPERIMENTS.status, EXPERIMENTS.experiment_path)
 
 
+_NAMED_EXPERIMENT = select(*EXPERIMENT_SUMMARY).where(EXPERIMENTS.name == bindparam("wanted_name"))
+# The running experiment first (the latest of them), else the latest one: one indexed read.
+_CURRENT_EXPERIMENT = (
+    select(*EXPERIMENT_SUMMARY)
+    .order_by((EXPERIMENTS.status == "running").desc(), EXPERIMENTS.id.desc())
+    .limit(1)
+)
+
+
 def current_experiment(conn: Connection, name: str | None = None) -> Row[Any] | None:
     """(id, name, revision, status, experiment_path) of the named experiment, or of the
     current one (the running one, else the latest); None when there is none."""
-    statement = select(*EXPERIMENT_SUMMARY)
     if name is not None:
-        return conn.execute(statement.where(EXPERIMENTS.name == name)).first()
-    running = conn.execute(
-        statement.where(EXPERIMENTS.status == "running").order_by(EXPERIMENTS.id.desc()).limit(1)
-    ).first()
-    if running is not None:
-        return running
-    return conn.execute(statement.order_by(EXPERIMENTS.id.desc()).limit(1)).first()
+        return conn.execute(_NAMED_EXPERIMENT, {"wanted_name": name}).first()
+    return conn.execute(_CURRENT_EXPERIMENT).first()
 
 
 def experiment_dict(experiment: Any) -> dict[str, Any]:
