@@ -62,7 +62,7 @@ class RunListing:
     def get(self, *, experiment: str | None, statuses: list[str] | None, limit: int | None,
             offset: int, if_none_match: str | None) -> Listing:
         with self._engine.connect() as conn:
-            summary = rows.current_experiment(conn, experiment)
+            summary: Any = rows.current_experiment(conn, experiment)
             if summary is None:
                 if experiment is not None:
                     raise ApiError(404, f"There is no experiment named {experiment!r}.")
@@ -92,10 +92,11 @@ class RunListing:
             page = page.limit(limit)
         if offset:
             page = page.offset(offset)
-        versions: list[Any] = conn.execute(page).all()
+        versions: Any = conn.execute(page).all()
         known = self._row_cache(experiment_id)
         stale = [run_id for run_id, stamp in versions
                  if (hit := known.get(run_id)) is None or hit[0] != stamp]
+        changed: Any
         if len(stale) > len(versions) // 4:  # mostly new to us: one scan beats many lookups
             changed = conn.execute(select(*rows.RUN_COLUMNS).where(*where).order_by(runs.run_id)
                                    .limit(limit).offset(offset or None))

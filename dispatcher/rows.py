@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -88,7 +89,7 @@ def stamp_text(stored: Any) -> str | None:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).isoformat()
 
 
-def run_dict(row: Row[Any], experiment_name: str) -> dict[str, Any]:
+def run_dict(row: Sequence[Any], experiment_name: str) -> dict[str, Any]:
     """One run as DESIGN.md §4 shapes it (metrics a JSON string; config == config_leaf)."""
     (run_id, run_name, status, current_chunk, num_chunks, current_epoch, num_epochs,
      num_epochs_completed, completed_steps, total_steps, num_chunks_visited, metrics,
@@ -166,7 +167,7 @@ _CURRENT_EXPERIMENT = (
 )
 
 
-def current_experiment(conn: Connection, name: str | None = None) -> Row[Any] | None:
+def current_experiment(conn: Connection, name: str | None = None) -> Any:
     """(id, name, revision, status, experiment_path) of the named experiment, or of the
     current one (the running one, else the latest); None when there is none."""
     if name is not None:
