@@ -8,7 +8,7 @@ transactions that committed late) are read, and the table updates just those.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -60,13 +60,31 @@ def find_experiment(session: Session, experiment_id: int | None,
     return experiments.get_current_experiment(session)
 
 
-def runs_changed_since(session: Session, experiment_id: int,
-                       since: datetime | None) -> list[RunRead]:
-    statement = select(Run).where(Run.experiment_id == experiment_id)
-    if since is not None:
-        statement = statement.where(col(Run.updated_at) >= since - LATE_COMMIT_MARGIN)
-    statement = statement.order_by(col(Run.run_id))
-    return [RunRead.model_validate(row) for row in session.exec(statement).all()]
+def runs_changed_since(session: Session, experiment_id: int, since: datetime | None,
+                       known: Mapping[int, RunRead] | None = None) -> list[RunRead]:
+    """Runs updated at or after `since` (less the margin) whose stamp differs from `known`.
+
+    Only ids and stamps are read first, so runs re-read because of the margin cost
+    little; whole rows are read for the runs that really changed.
+    """
+    if since is None:
+        statement = select(Run).where(Run.experiment_id == experiment_id)
+        return [RunRead.model_validate(row)
+                for row in session.exec(statement.order_by(col(Run.run_id))).all()]
+    stamps = session.exec(
+        select(Run.run_id, Run.updated_at).where(
+            Run.experiment_id == experiment_id,
+            col(Run.updated_at) >= since - LATE_COMMIT_MARGIN)
+    ).all()
+    known = known or {}
+    wanted = [run_id for run_id, stamp in stamps
+              if run_id not in known or known[run_id].updated_at != stamp]
+    changed: list[RunRead] = []
+    for start in range(0, len(wanted), _IN_BATCH):
+        batch = wanted[start:start + _IN_BATCH]
+        rows = session.exec(select(Run).where(col(Run.run_id).in_(batch))).all()
+        changed += [RunRead.model_validate(row) for row in rows]
+    return sorted(changed, key=lambda run: run.run_id)
 
 
 def recent_values(session: Session, run_ids: Sequence[int], name: str,
@@ -87,7 +105,8 @@ def recent_values(session: Session, run_ids: Sequence[int], name: str,
 
 def read_runs_snapshot(store: Store, *, experiment_id: int | None, experiment_name: str | None,
                        shown_experiment_id: int | None, known_revision: int | None,
-                       since: datetime | None, main_metric: str | None) -> RunsSnapshot:
+                       since: datetime | None, main_metric: str | None,
+                       known_runs: Mapping[int, RunRead] | None = None) -> RunsSnapshot:
     """Read what changed since the last refresh of `shown_experiment_id` (all of it if new)."""
     with store.read() as session:
         experiment = find_experiment(session, experiment_id, experiment_name)
@@ -97,7 +116,8 @@ def read_runs_snapshot(store: Store, *, experiment_id: int | None, experiment_na
         full = experiment.id != shown_experiment_id or since is None
         if not full and experiment.revision == known_revision:
             return RunsSnapshot(experiment=experiment, ops=ops, main_metric=main_metric)
-        changed = runs_changed_since(session, experiment.id, None if full else since)
+        changed = runs_changed_since(session, experiment.id, None if full else since,
+                                     None if full else known_runs)
         if main_metric is None or full:
             main_metric = pick_main_metric(name for run in changed for name in run.metrics)
         sparks = (recent_values(session, [run.run_id for run in changed], main_metric)

@@ -66,7 +66,7 @@ class PollingScreen(Screen[Any]):
         return float(getattr(self.app, "refresh_interval", 1.0))
 
     def on_mount(self) -> None:
-        self.schedule_poll(0)
+        self._tick()  # the first read runs while the first frame is drawn
 
     def on_screen_resume(self) -> None:
         self.poll_now()

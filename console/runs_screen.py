@@ -95,6 +95,9 @@ class RunsScreen(PollingScreen):
             known_revision=self.known_revision,
             since=self.since,
             main_metric=self.main_metric,
+            # Read in the worker without a copy: reads never overlap show_data, the
+            # only place that changes it.
+            known_runs=self.table.runs,
         )
 
     def show_data(self, snapshot: RunsSnapshot) -> None:

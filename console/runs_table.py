@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from rfconsole.db.models import RunRead
+from textual._two_way_dict import TwoWayDict
+from textual.geometry import Size
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
 
@@ -21,7 +24,6 @@ from .cells import (
     format_number,
     fraction_cell,
     progress_cell,
-    sort_key,
     sparkline,
     status_cell,
     value_cell,
@@ -32,6 +34,7 @@ from .filters import RunFilter, parse_filter
 MAX_METRIC_COLUMNS = 3
 METRIC_ORDER = ("val_loss", "val_accuracy", "train_loss", "train_accuracy", "loss", "accuracy")
 MARK = "●"
+SORT_TUPLE = attrgetter("sort_tuple")
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,12 @@ class RunsTable(DataTable[Any]):
         self._config_keys: list[str] = []
 
     # --- columns ------------------------------------------------------------
+
+    def _column_keys(self) -> list[str]:
+        """The columns the data calls for (cheap: widths are worked out only on rebuild)."""
+        metric_keys = [f"m:{name}" for name in metric_columns(self._metric_names)]
+        return (["id", "name", "status", "progress", "epoch", "chunk", *metric_keys,
+                 "spark", "source", "parent"] + [f"c:{key}" for key in self._config_keys])
 
     def _column_spec(self) -> list[Column]:
         spark_label = f"{self.main_metric} trend" if self.main_metric else "trend"
@@ -169,30 +178,36 @@ class RunsTable(DataTable[Any]):
         self._metric_names.update(name for run in changed for name in run.metrics)
         if added:
             self._config_keys = differing_config_keys(self.runs.values())
-        if main_metric != self.main_metric or self._column_spec() != self.spec:
+        if main_metric != self.main_metric or self._column_keys() != [c.key for c in self.spec]:
             self.main_metric = main_metric
             self.rebuild()
             return len(changed)
+        order_may_change = False
         for run in changed:
-            self._update_row(run)
-        if self.sort_column is not None:
+            order_may_change |= self._update_row(run)
+        if self.sort_column is not None and order_may_change:
             self._sort_keeping_cursor()
         return len(changed)
 
-    def _update_row(self, run: RunRead) -> None:
+    def _update_row(self, run: RunRead) -> bool:
+        """Add, update or remove the run's row; True if the sort order may have changed."""
         key = str(run.run_id)
         shown = key in self.rows
         if not self.run_filter(run):
             if shown:
                 self.remove_row(key)
-            return
+            return False
         cells = self.cells(run)
         if not shown:
             self.add_row(*cells, key=key)
-            return
+            return True
+        moved = False
         for column, cell in zip(self.spec, cells, strict=True):
-            if self.get_cell(key, column.key) != cell:
+            old = self.get_cell(key, column.key)
+            if old != cell:
                 self.update_cell(key, column.key, cell)
+                moved |= column.key == self.sort_column and old.sort_tuple != cell.sort_tuple
+        return moved
 
     def rebuild(self) -> None:
         """Clear and refill the table, keeping the cursor's run and the scroll position."""
@@ -207,10 +222,21 @@ class RunsTable(DataTable[Any]):
             if self.run_filter(run):
                 self.add_row(*self.cells(run), key=str(run_id))
         if self.sort_column is not None and self.sort_column in {c.key for c in self.spec}:
-            self.sort(self.sort_column, key=lambda cell: sort_key(cell.sort_value),
-                      reverse=self.sort_reverse)
+            self._sort_rows()
         self._move_to(cursor_key)
         self.scroll_to(scroll_x, scroll_y, animate=False, immediate=True)
+
+    def _update_dimensions(self, new_rows: Iterable[Any]) -> None:
+        """Every column here has a fixed width and every row one line, so new rows need no
+        measuring; DataTable measures each new cell, which dominated loading many runs."""
+        if any(column.auto_width for column in self.columns.values()) or any(
+                row.auto_height for row in self.rows.values() if row.key in new_rows):
+            super()._update_dimensions(new_rows)
+            return
+        width = sum(column.get_render_width(self) for column in self.columns.values())
+        header_height = self.header_height if self.show_header else 0
+        self.virtual_size = Size(width + self._row_label_column_width,
+                                 self._total_row_height + header_height)
 
     # --- view state ---------------------------------------------------------
 
@@ -232,9 +258,22 @@ class RunsTable(DataTable[Any]):
 
     def _sort_keeping_cursor(self) -> None:
         cursor_key = self.cursor_run_id()
-        self.sort(self.sort_column, key=lambda cell: sort_key(cell.sort_value),
-                  reverse=self.sort_reverse)
+        self._sort_rows()
         self._move_to(cursor_key)
+
+    def _sort_rows(self) -> None:
+        """DataTable.sort, minus a Python call per row: on 10,000 runs this is what a refresh
+        spends most of its UI time on. Falls back to DataTable.sort if its internals change."""
+        column = self.sort_column
+        data = getattr(self, "_data", None)
+        if not isinstance(data, dict) or not hasattr(self, "_row_locations"):
+            self.sort(column, key=SORT_TUPLE, reverse=self.sort_reverse)
+            return
+        keys = {row_key: cells[column].sort_tuple for row_key, cells in data.items()}
+        order = sorted(keys, key=keys.__getitem__, reverse=self.sort_reverse)
+        self._row_locations = TwoWayDict({row_key: index for index, row_key in enumerate(order)})
+        self._update_count += 1
+        self.refresh()
 
     def sort_by(self, column_key: str, reverse: bool | None = None) -> None:
         """Sort by a column; choosing the current sort column again reverses the order."""

@@ -1,0 +1,216 @@
+"""Console speed and memory, measured headless with Textual's test driver.
+
+    .venv/bin/python benchmarks/bench_console.py [--runs 10000] [--start-runs 1000]
+
+Prints, with p50/p95 over repeated trials:
+  * start to first painted table with --start-runs runs (target <= 1.5 s);
+  * one refresh (database read + table update) with --runs runs when a few
+    runs changed, and when nothing changed (target <= 100 ms);
+  * the part of a refresh that runs on the UI thread (what could delay a key);
+  * the time a key press takes to be handled while refreshes run;
+  * peak resident memory of the console process (target <= 250 MB).
+Each database is seeded by a child process, so its memory is not counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+PROCESS_STARTED = time.perf_counter()  # before rfconsole, Textual and SQLAlchemy are imported
+POINTS_PER_RUN = 12
+METRICS = ("train_loss", "val_loss", "val_accuracy")
+
+
+def seed(db: str, runs: int) -> None:
+    """Bulk-insert one running experiment with `runs` runs and their metric history."""
+    from sqlalchemy import insert
+
+    from rfconsole.db import Store, experiments
+    from rfconsole.db.configs import flatten
+    from rfconsole.db.models import Metric, Run
+
+    store = Store.open(db)
+    rng = random.Random(7)
+    now = datetime.now(timezone.utc) - timedelta(minutes=5)
+    with store.write() as session:
+        experiment = experiments.create_experiment(
+            session, name="bench", experiment_path=str(Path(db).parent / "bench"),
+            num_chunks=12, num_epochs=3)
+        rows = []
+        for index in range(runs):
+            config = {"lr": rng.choice([0.1, 0.03, 0.01, 0.003]), "batch_size": rng.choice(
+                [32, 64, 128]), "width": rng.choice([64, 128, 256]), "seed": 0}
+            visited = rng.randint(0, 36)
+            rows.append({
+                "experiment_id": experiment.id, "run_name": f"run_{index + 1}",
+                "status": rng.choice(["ONGOING", "NEW", "STOPPED", "COMPLETED"]),
+                "config_leaf": config, "flattened_config": flatten(config),
+                "metrics": {name: rng.random() for name in METRICS},
+                "num_chunks": 12, "num_epochs": 3, "num_chunks_visited": visited,
+                "current_chunk": visited % 12, "current_epoch": visited // 12,
+                "created_at": now, "updated_at": now,
+            })
+        session.execute(insert(Run), rows)
+        session.flush()
+        points = [{"run_id": run_id, "epoch": 0, "chunk": step, "step": step, "name": name,
+                   "value": rng.random(), "timestamp": now}
+                  for run_id in range(1, runs + 1) for step in range(POINTS_PER_RUN)
+                  for name in METRICS]
+        for start in range(0, len(points), 50_000):
+            session.execute(insert(Metric), points[start:start + 50_000])
+    store.close()
+
+
+def seeded_db(folder: Path, runs: int) -> str:
+    db = str(folder / f"bench-{runs}.db")
+    subprocess.run([sys.executable, __file__, "--seed", db, str(runs)], check=True)
+    return db
+
+
+def percentiles(values: list[float]) -> str:
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return (f"p50 {statistics.median(ordered) * 1000:7.1f} ms   p95 {p95 * 1000:7.1f} ms   "
+            f"max {ordered[-1] * 1000:7.1f} ms   (n={len(ordered)})")
+
+
+async def time_to_first_table(db: str, runs: int) -> tuple[float, float]:
+    """Seconds from make_app, and from before the imports, to the first painted table."""
+    from rfconsole.console.app import make_app
+    from rfconsole.db import Store
+
+    store = Store.open(db)
+    started = time.perf_counter()
+    app = make_app(store, refresh=60)
+    async with app.run_test(size=(160, 50)) as pilot:
+        screen = app.runs_screen
+        while screen.refresh_count < 1 or screen.table.row_count < runs:
+            await asyncio.sleep(0.005)
+        await pilot.pause()  # the table has been laid out and painted
+        painted = time.perf_counter()
+    store.close()
+    return painted - started, painted - PROCESS_STARTED
+
+
+def touch_runs(store: object, run_ids: list[int], tick: int) -> None:
+    from rfconsole.db import runs
+
+    with store.write() as session:  # type: ignore[attr-defined]
+        for run_id in run_ids:
+            runs.update_run(session, run_id, num_chunks_visited=tick % 36,
+                            metrics={"val_loss": 1.0 / (tick + 1), "val_accuracy": 0.5})
+
+
+async def refresh_figures(db: str, runs: int, changed_per_refresh: int,
+                          trials: int) -> dict[str, list[float]]:
+    from rfconsole.console.app import make_app
+    from rfconsole.db import Store
+
+    store = Store.open(db)
+    app = make_app(store, refresh=0.25)
+    figures: dict[str, list[float]] = {"changed": [], "unchanged": [], "ui_thread": [],
+                                       "key": [], "key_idle": []}
+    async with app.run_test(size=(160, 50)) as pilot:
+        screen = app.runs_screen
+        while screen.refresh_count < 1:
+            await asyncio.sleep(0.01)
+        screen.table.sort_by("progress")
+        app.refresh_paused = True
+        for _ in range(trials):  # key presses with no refresh running, for comparison
+            began = time.perf_counter()
+            await pilot.press("down")
+            figures["key_idle"].append(time.perf_counter() - began)
+        app.refresh_paused = False
+        original = screen.show_data
+
+        def timed_show(snapshot: object) -> None:
+            began = time.perf_counter()
+            original(snapshot)
+            figures["ui_thread"].append(time.perf_counter() - began)
+
+        screen.show_data = timed_show  # type: ignore[method-assign]
+        rng = random.Random(3)
+        for tick in range(trials):
+            for kind in ("changed", "unchanged"):
+                if kind == "changed":
+                    ids = rng.sample(range(1, runs + 1), changed_per_refresh)
+                    await asyncio.to_thread(touch_runs, store, ids, tick)
+                count = screen.refresh_count
+                screen.poll_now()
+                while screen.refresh_count == count:
+                    await asyncio.sleep(0.001)
+                figures[kind].append(screen.last_refresh_seconds or 0.0)
+            # a key press while the next refresh is on its way
+            screen.poll_now()
+            began = time.perf_counter()
+            await pilot.press("down")
+            figures["key"].append(time.perf_counter() - began)
+    store.close()
+    return figures
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child(*arguments: str) -> dict:
+    """Run one measurement in a fresh process, so that each starts cold and owns its memory."""
+    done = subprocess.run([sys.executable, __file__, *arguments], check=True,
+                          capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+async def measure_start(db: str, runs: int) -> None:
+    app_start, with_imports = await time_to_first_table(db, runs)
+    print(json.dumps({"start": app_start, "with_imports": with_imports}))
+
+
+async def measure_refresh(db: str, runs: int, changed: int, trials: int) -> None:
+    figures = await refresh_figures(db, runs, changed, trials)
+    print(json.dumps({**figures, "rss_mb": peak_rss_mb()}))
+
+
+def main(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        small = seeded_db(Path(folder), args.start_runs)
+        starts = [child("--start", small, str(args.start_runs)) for _ in range(args.trials)]
+        print(f"first painted table, {args.start_runs} runs, from make_app:     "
+              f"{percentiles([s['start'] for s in starts])}")
+        print(f"first painted table, {args.start_runs} runs, from the imports:  "
+              f"{percentiles([s['with_imports'] for s in starts])}")
+        big = seeded_db(Path(folder), args.runs)
+        figures = child("--refresh", big, str(args.runs), str(args.changed), str(args.trials * 4))
+        print(f"refresh, {args.runs} runs, {args.changed} changed:   "
+              f"{percentiles(figures['changed'])}")
+        print(f"refresh, {args.runs} runs, nothing changed: {percentiles(figures['unchanged'])}")
+        print(f"  of which on the UI thread:          {percentiles(figures['ui_thread'])}")
+        print(f"key press handled during refreshes:   {percentiles(figures['key'])}")
+        print(f"key press handled, no refresh:        {percentiles(figures['key_idle'])}")
+        print(f"peak resident memory, {args.runs} runs:    {figures['rss_mb']:7.1f} MB")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--seed":
+        seed(sys.argv[2], int(sys.argv[3]))
+    elif len(sys.argv) > 1 and sys.argv[1] == "--start":
+        asyncio.run(measure_start(sys.argv[2], int(sys.argv[3])))
+    elif len(sys.argv) > 1 and sys.argv[1] == "--refresh":
+        asyncio.run(measure_refresh(sys.argv[2], *map(int, sys.argv[3:6])))
+    else:
+        parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+        parser.add_argument("--runs", type=int, default=10_000)
+        parser.add_argument("--start-runs", type=int, default=1_000)
+        parser.add_argument("--changed", type=int, default=20, help="runs changed per refresh")
+        parser.add_argument("--trials", type=int, default=5)
+        main(parser.parse_args())
