@@ -119,7 +119,8 @@ def _request_and_wait(store: Store, operation: str, run_id: int) -> float:
             status = runs.get_run(session, run_id).status
         if settled.status != "PENDING":
             if settled.status != "COMPLETED":
-                raise RuntimeError(f"{operation} ended {settled.status}: {settled.error} ({status})")
+                raise RuntimeError(
+                    f"{operation} ended {settled.status}: {settled.error} ({status})")
             return (settled.processed_at - settled.created_at).total_seconds()
         time.sleep(0.005)
 

@@ -30,7 +30,8 @@ class Checkpoint:
 class CheckpointStore:
     """Save, load and drop run checkpoints; safe to call from several worker threads."""
 
-    def __init__(self, experiment_path: str | os.PathLike[str], keep_in_memory: bool = True) -> None:
+    def __init__(self, experiment_path: str | os.PathLike[str],
+                 keep_in_memory: bool = True) -> None:
         self.folder = Path(experiment_path) / CHECKPOINT_FOLDER
         self.keep_in_memory = keep_in_memory  # off for models too big to hold twice
         self._latest: dict[int, Checkpoint] = {}

@@ -90,7 +90,8 @@ def make_data_set(seed: int = DATA_SEED) -> DataSet:
     blobs = rng.integers(0, 3, size=total)
     points = centres[labels, blobs] + rng.normal(0.0, 1.0, size=(total, NUM_FEATURES))
     points = points.astype(np.float64)
-    return DataSet(points[:TRAIN_SIZE], labels[:TRAIN_SIZE], points[TRAIN_SIZE:], labels[TRAIN_SIZE:])
+    return DataSet(points[:TRAIN_SIZE], labels[:TRAIN_SIZE],
+                   points[TRAIN_SIZE:], labels[TRAIN_SIZE:])
 
 
 class MLP:
@@ -186,7 +187,8 @@ class DemoTrainer:
             return ChunkResult({}, steps=0)
         val_loss, val_accuracy = model.loss_and_accuracy(data.val_x, data.val_y)
         return ChunkResult(
-            {"train_loss": float(np.mean(losses)), "val_loss": val_loss, "val_accuracy": val_accuracy},
+            {"train_loss": float(np.mean(losses)), "val_loss": val_loss,
+             "val_accuracy": val_accuracy},
             steps=len(losses),
         )
 

@@ -22,6 +22,7 @@ class LiveRun:
     status: str = "NEW"
     model: Any = field(default=None, repr=False)  # None: rebuild from the checkpoint first
     announced: bool = False  # "run started" said already
+    lineage: str = ""  # e.g. " (warm clone of run 3)", for the "run started" line
 
     @classmethod
     def from_read(cls, run: RunRead, position: int, completed_steps: int) -> LiveRun:

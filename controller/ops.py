@@ -123,7 +123,7 @@ class OpExecutor:
             parent = runs.get_run(session, op.run_id)
         if clone is None or clone.status != "NEW":
             status = clone.status if clone is not None else "missing"
-            self._skip(op, f"Clone run {clone_id} is {status}; it changed before it could start.")
+            self._skip(op, _changed(clone_id, status))
             return
         try:
             live = self._build_clone(op, clone, parent)
@@ -132,7 +132,7 @@ class OpExecutor:
             with self.ctl.store.write() as session:
                 status = runs.get_run(session, clone.run_id).status
                 if status != "NEW":  # deleted meanwhile: nothing left to fail
-                    reason = f"Clone run {clone.run_id} is {status}; it changed before it could start."
+                    reason = _changed(clone.run_id, status)
                     ic_ops.mark_skipped(session, op.ic_id, reason)
                 else:
                     reason = None
@@ -149,15 +149,16 @@ class OpExecutor:
         with self.ctl.store.write() as session:
             current = runs.get_run(session, clone.run_id)
             if current.status != "NEW":
-                reason = f"Clone run {clone.run_id} is {current.status}; it changed before it could start."
+                reason = _changed(clone.run_id, current.status)
                 ic_ops.mark_skipped(session, op.ic_id, reason)
             else:
                 reason = None
                 fields = progress_fields(live.position, *self.ctl.shape)
                 checkpoint_path = None
                 if op.warm_start:  # its own first checkpoint: the parent's state
-                    checkpoint_path = str(self.ctl.checkpoints.save(clone.run_id, Checkpoint(
-                        self.ctl.trainer.get_state(live.model), live.position, live.completed_steps)))
+                    state = self.ctl.trainer.get_state(live.model)
+                    checkpoint_path = str(self.ctl.checkpoints.save(
+                        clone.run_id, Checkpoint(state, live.position, live.completed_steps)))
                 runs.update_run(session, clone.run_id, completed_steps=live.completed_steps,
                                 checkpoint_path=checkpoint_path, **fields)
                 ic_ops.mark_completed(session, op.ic_id)
@@ -183,9 +184,10 @@ class OpExecutor:
             # weights start a full new schedule.
             if checkpoint.position < self.ctl.total_chunks:
                 position, steps = checkpoint.position, checkpoint.completed_steps
-        live = LiveRun(run_id=clone.run_id, config=dict(clone.config_leaf), position=position,
-                       completed_steps=steps, status="NEW", model=model)
-        return live
+        kind = "warm" if op.warm_start else "cold"
+        return LiveRun(run_id=clone.run_id, config=dict(clone.config_leaf), position=position,
+                       completed_steps=steps, status="NEW", model=model,
+                       lineage=f" ({kind} clone of run {parent.run_id})")
 
     # --- outcomes ----------------------------------------------------------
 
@@ -213,3 +215,7 @@ class OpExecutor:
         if op.operation == "CLONE_MODIFY":
             text += f", new run {op.new_run_id}, {'warm' if op.warm_start else 'cold'}"
         return text + ")"
+
+
+def _changed(run_id: int | None, status: str) -> str:
+    return f"Clone run {run_id} is {status}; it changed before it could start."

@@ -25,9 +25,12 @@ def folder_name(experiment_name: str) -> str:
 
 
 def default_experiment_path(store: Store, experiment_name: str) -> Path:
-    """`<folder of the SQLite file>/experiments/<name>`, or the user data folder for other databases."""
+    """`<folder of the SQLite file>/experiments/<name>` (other databases: the user data folder)."""
     database_file = store.path
-    base = Path(database_file).parent if database_file else Path(user_data_dir("rfconsole", appauthor=False))
+    if database_file:
+        base = Path(database_file).parent
+    else:
+        base = Path(user_data_dir("rfconsole", appauthor=False))
     return (base / EXPERIMENTS_FOLDER / folder_name(experiment_name)).resolve()
 
 

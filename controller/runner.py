@@ -82,7 +82,8 @@ class Controller:
         self.workers = workers
         self.pace = pace
         self.poll_interval = poll_interval
-        schema = config_schema if config_schema is not None else getattr(trainer, "config_schema", None)
+        schema = config_schema if config_schema is not None else getattr(
+            trainer, "config_schema", None)
         self.experiment = self._open_experiment(
             experiment_name, configs, num_chunks, num_epochs, schema, experiment_path
         )
@@ -286,8 +287,10 @@ class Controller:
                 bookkeeping.bump_revision(connection, self.experiment_id)
             live.status = "ONGOING"
         where = "from the start" if live.position == 0 else "continuing"
-        self.reporter.emit(events.RUN_STARTED, f"Started run {live.run_id} {where} at chunk "
-                           f"{live.position + 1} of {self.total_chunks} with config {json.dumps(live.config)}.",
+        self.reporter.emit(events.RUN_STARTED,
+                           f"Started run {live.run_id}{live.lineage} {where} at chunk "
+                           f"{live.position + 1} of {self.total_chunks} with config "
+                           f"{json.dumps(live.config)}.",
                            run_id=live.run_id)
         live.announced = True
         return True
@@ -295,7 +298,7 @@ class Controller:
     # --- after chunks ------------------------------------------------------------
 
     def _record(self, done: set[Future[ChunkOutcome]]) -> None:
-        """Write the finished chunks and claim the pending ops in one transaction, then apply them."""
+        """Write finished chunks and claim pending ops in one transaction, then apply the ops."""
         outcomes = [self._collect(future) for future in done]
         ops: list[ICOpRead] = []
         with self.store.write() as session:

@@ -69,7 +69,7 @@ class Trainer(Protocol):
         """Train `model` on chunk `context.chunk` of epoch `context.epoch`; return float metrics."""
 
     def get_state(self, model: Any) -> Any:
-        """A picklable snapshot of the model, independent of it (later training must not change it)."""
+        """A picklable snapshot of the model that later training does not change."""
 
     def set_state(self, model: Any, state: Any) -> None:
         """Load a snapshot made by `get_state` (possibly of the parent run, for warm clones)."""

@@ -131,7 +131,8 @@ def recorder() -> Recorder:
 
 @pytest.fixture
 def make_controller(store: Store, tmp_path: Any, trainer: CountingTrainer, recorder: Recorder):
-    def make(configs: list[dict[str, Any]] | None = None, name: str = "exp", **kwargs: Any) -> Controller:
+    def make(configs: list[dict[str, Any]] | None = None, name: str = "exp",
+             **kwargs: Any) -> Controller:
         kwargs.setdefault("num_chunks", 3)
         kwargs.setdefault("num_epochs", 2)
         kwargs.setdefault("on_event", recorder)

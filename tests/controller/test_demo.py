@@ -139,7 +139,8 @@ def test_ctrl_c_ends_the_headless_demo_cleanly_and_it_resumes(tmp_path, db_path)
     with store.read() as session:
         experiment = experiments.get_experiment_by_name(session, "interrupted")
         assert experiment.status == "cancelled"
-        statuses = {(r.status, r.ended_by) for r in runs.list_runs(session, experiment_id=experiment.id)}
+        found = runs.list_runs(session, experiment_id=experiment.id)
+        statuses = {(r.status, r.ended_by) for r in found}
     assert statuses <= {("STOPPED", ENDED_BY_CANCEL), ("NEW", None)}
     resumed = subprocess.run(command[:6] + ["0"] + command[7:], capture_output=True, text=True,
                              timeout=60, env=env)
@@ -181,6 +182,7 @@ def test_headless_prints_a_line_per_event_including_ops(db_path):
     assert "Started run 1 from the start at chunk 1 of 4 with config {\"optimizer\"" in text
     assert "Run 1 finished chunk 1/4 of epoch 1/1: train_loss=" in text
     assert f"Applied clone-modify of run 1 (op {clone.ic_id}, new run 3, cold)" in text
+    assert "Started run 3 (cold clone of run 1) from the start at chunk 1 of 4" in text
     assert "Run 3 completed: " in text
     assert text.rstrip().endswith("Experiment 'printed' completed (3 runs).")
     assert all(line[:2].isdigit() for line in text.splitlines()[1:])  # each line has its time
@@ -193,4 +195,5 @@ def test_headless_on_a_completed_experiment_is_one_line(db_path, capsys):
     capsys.readouterr()
     assert main(args) == 1
     err = capsys.readouterr().err
-    assert err == "rfconsole: Experiment 'once' has already completed; start a new one under another name.\n"
+    assert err == ("rfconsole: Experiment 'once' has already completed; "
+                   "start a new one under another name.\n")

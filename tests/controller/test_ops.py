@@ -27,7 +27,8 @@ def test_runs_round_robin_and_complete(store, make_controller, trainer, kit):
         assert len(kit.losses(store, run_id)) == 6
 
 
-def test_stop_then_resume_continues_at_the_same_chunk(store, make_controller, trainer, recorder, kit):
+def test_stop_then_resume_continues_at_the_same_chunk(store, make_controller, trainer, recorder,
+                                                      kit):
     # The stop is queued while run 1 trains its chunk at position 2, so it applies after it.
     trainer.hooks[(1, 2)] = lambda: kit.request(store, "STOP", 1)
     stopped_at = {}
@@ -47,7 +48,8 @@ def test_stop_then_resume_continues_at_the_same_chunk(store, make_controller, tr
     assert run.metrics["w"] == pytest.approx(0.6)
     with store.read() as session:
         ops = ic_ops.list_ops(session, run_id=1)
-    assert [(op.operation, op.status) for op in ops] == [("RESUME", "COMPLETED"), ("STOP", "COMPLETED")]
+    assert [(op.operation, op.status) for op in ops] == [
+        ("RESUME", "COMPLETED"), ("STOP", "COMPLETED")]
     assert all(op.processed_at is not None for op in ops)
 
 
@@ -88,7 +90,8 @@ def test_warm_clone_continues_from_the_parent(store, make_controller, trainer, k
     # the op is claimed right after run 1's chunk at position 3: its checkpoint is at 4 chunks
     assert trainer.positions(new_id) == [4, 5]
     first = kit.losses(store, new_id)[0]
-    assert first == pytest.approx(1 / (1 + 4 * 0.1 + 0.3))  # the parent's w, then one step of its own
+    # the parent's w, then one step of its own
+    assert first == pytest.approx(1 / (1 + 4 * 0.1 + 0.3))
     run = kit.run_of(store, new_id)
     assert run.status == "COMPLETED"
     assert run.warm_start
@@ -167,7 +170,8 @@ def test_every_op_and_run_event_is_in_the_experiment_log(store, make_controller,
     controller.run()
     lines = experiment_log.tail(experiment_log.log_file(controller.experiment_path))
     text = "\n".join(lines)
-    assert " | exp | interactive-control | INFO | Received delete of run 2 (op 1) from test." in text
+    assert (" | exp | interactive-control | INFO | Received delete of run 2 (op 1) from test."
+            in text)
     assert " | exp | interactive-control | INFO | Applied delete of run 2 (op 1)." in text
     assert " | exp | controller | INFO | Deleted run 2 (op 1)." in text
     assert " | exp | controller | INFO | Started run 1 " in text
