@@ -244,3 +244,30 @@ def test_openapi_document_is_served(client: FlaskClient) -> None:
     response = client.get("/dispatcher/openapi.json")
     assert response.status_code == 200
     assert response.get_json()["openapi"].startswith("3.")
+
+
+def test_internal_error_is_500_json_without_traceback(client: FlaskClient, seeded: Seeded,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    from rfconsole.dispatcher import routes_meta
+
+    def broken(session: object) -> list[str]:
+        raise RuntimeError("disk on fire at /secret/path")
+
+    monkeypatch.setattr(routes_meta.experiments, "list_experiment_names", broken)
+    response = client.get("/dispatcher/get-all-experiment-names")
+    assert response.status_code == 500
+    assert response.get_json() == {
+        "error": "The dispatcher hit an internal error; the details are in its log."}
+    assert "secret" not in response.get_data(as_text=True)
+    assert "disk on fire" in caplog.text  # the traceback went to the log
+    assert "Traceback" in caplog.text
+
+
+def test_ops_on_a_finished_experiment_are_409(client: FlaskClient, seeded: Seeded,
+                                              store: Store) -> None:
+    with store.write() as session:
+        experiments.set_experiment_status(session, seeded.experiment_id, "completed")
+    response = client.post("/dispatcher/stop-run", json={"run_id": seeded.ongoing})
+    assert response.status_code == 409
+    assert "exp-a" in response.get_json()["error"]

@@ -128,3 +128,17 @@ def test_context_manager(store: Store) -> None:
         assert status == 200
         assert json.loads(body) == "Dispatcher is up and running"
     assert not server.running
+
+
+def test_chunked_body_over_1_mib_is_413_json(store: Store, seeded: Seeded) -> None:
+    with DispatcherServer(create_app(store), port=0) as server:
+        host, port = server.url.removeprefix("http://").rsplit(":", 1)
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        chunks = (b'{"run_id": 1, "pad": "' if i == 0 else b"x" * 65536 for i in range(40))
+        conn.request("POST", "/dispatcher/get-run", body=chunks, encode_chunked=True,
+                     headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+        response = conn.getresponse()
+        body = json.loads(response.read())
+        conn.close()
+    assert response.status == 413
+    assert "1 MiB" in body["error"]
