@@ -45,9 +45,13 @@ class CheckpointStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.path_for(run_id)
         temporary = path.with_name(f"{path.name}.{threading.get_ident()}.tmp")
-        with open(temporary, "wb") as handle:
-            pickle.dump(checkpoint, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(temporary, path)
+        try:
+            with open(temporary, "wb") as handle:
+                pickle.dump(checkpoint, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(temporary, path)
+        except BaseException:
+            temporary.unlink(missing_ok=True)  # the previous checkpoint stays whole
+            raise
         if self.keep_in_memory:
             with self._lock:
                 self._latest[run_id] = checkpoint

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 from rfconsole.controller import Checkpoint, CheckpointStore
@@ -73,3 +75,12 @@ def test_a_new_experiment_never_picks_up_old_checkpoints(db_path, tmp_path):
         assert fresh_experiment_folder(store, "sweep", tmp_path / "mine") == tmp_path / "mine"
     finally:
         store.close()
+
+
+def test_a_state_that_cannot_be_saved_leaves_the_previous_checkpoint(tmp_path):
+    store = CheckpointStore(tmp_path, keep_in_memory=False)
+    store.save(1, Checkpoint({"w": 1.0}, position=1, completed_steps=1))
+    with pytest.raises((pickle.PicklingError, AttributeError, TypeError)):
+        store.save(1, Checkpoint({"w": lambda: 0}, position=2, completed_steps=2))
+    assert [p.name for p in store.folder.iterdir()] == ["run_1.ckpt"]
+    assert store.load(1).position == 1
