@@ -213,7 +213,12 @@ class RunsScreen(PollingScreen):
         field.focus()
 
     def action_clear(self) -> None:
-        if self.table.marked:
+        field = self.query_one("#filter", Input)
+        if field.display:
+            field.display = False
+            self.query_one("#filter-error").display = False
+            self.table.focus()
+        elif self.table.marked:
             self.table.clear_marks()
         elif self.table.run_filter.text:
             self.table.set_filter(parse_filter(""))
@@ -233,14 +238,6 @@ class RunsScreen(PollingScreen):
         self.table.set_filter(run_filter)
         self.table.focus()
         self._show_status()
-
-    def on_key(self, event: Any) -> None:
-        field = self.query_one("#filter", Input)
-        if event.key == "escape" and field.has_focus:
-            event.stop()
-            field.display = False
-            self.query_one("#filter-error").display = False
-            self.table.focus()
 
     def action_sort(self) -> None:
         from .dialogs import SortScreen

@@ -181,3 +181,17 @@ async def test_readonly_hides_and_refuses_every_op(store: Store, seeded: Any, ki
         await pilot.pause(0.3)
         assert pending_ops(store) == []
         assert any("read-only" in text for text in notifications(app))
+
+
+async def test_ops_are_in_the_command_palette(store: Store, seeded: Any, kit: Any) -> None:
+    app = kit.console_app(store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await kit.wait_for_data(pilot)
+        await goto_run(pilot, seeded.run_ids[5])
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.2)
+        await pilot.press(*f"stop run {seeded.run_ids[5]}")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await kit.wait_until(pilot, lambda: pending_ops(store) == [("STOP", seeded.run_ids[5])],
+                             what="the stop from the palette")
