@@ -175,3 +175,33 @@ async def test_run_detail_updates_live(store: Store, seeded: Any, kit: Any) -> N
         lineage = str(app.screen.query_one("#detail-lineage").render())
         assert f"clone: run {seeded.clone_id}" in lineage
         assert "warm" in lineage
+
+
+async def test_refresh_pauses_while_a_dialog_is_open_and_with_p(store: Store, seeded: Any,
+                                                               kit: Any) -> None:
+    from rfconsole.console.dialogs import ConfirmScreen
+
+    app = kit.console_app(store)
+    run_id = seeded.run_ids[3]
+    async with app.run_test(size=(120, 36)) as pilot:
+        await kit.wait_for_data(pilot)
+        table = app.runs_screen.table
+        await pilot.press("d")
+        await kit.wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="dialog")
+        reads = app.runs_screen.refresh_count
+        bump(store, run_id, status="ONGOING")
+        await pilot.pause(0.8)  # four refresh intervals
+        assert app.runs_screen.refresh_count == reads
+        assert str(table.get_cell(str(run_id), "status")) == "NEW"
+        await pilot.press("n")
+        await kit.wait_until(pilot, lambda: str(table.get_cell(str(run_id), "status")) == "ONGOING",
+                             what="the refresh after the dialog")
+        await pilot.press("p")
+        reads = app.runs_screen.refresh_count
+        bump(store, run_id, status="STOPPED")
+        await pilot.pause(0.8)
+        assert app.runs_screen.refresh_count == reads
+        assert "paused" in str(app.runs_screen.query_one("#status-line").render())
+        await pilot.press("p")
+        await kit.wait_until(pilot, lambda: str(table.get_cell(str(run_id), "status")) == "STOPPED",
+                             what="the refresh after resuming")
