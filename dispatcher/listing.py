@@ -94,21 +94,31 @@ class RunListing:
             page = page.offset(offset)
         versions: Any = conn.execute(page).all()
         known = self._row_cache(experiment_id)
-        stale = [run_id for run_id, stamp in versions
-                 if (hit := known.get(run_id)) is None or hit[0] != stamp]
+        # Take each cached encoding only if it is of this snapshot's version of the run;
+        # another thread may replace cache entries meanwhile, so decide once, here.
+        parts: list[bytes] = []
+        stale_at: dict[int, int] = {}
+        for run_id, stamp in versions:
+            hit = known.get(run_id)
+            if hit is not None and hit[0] == stamp:
+                parts.append(hit[1])
+            else:
+                stale_at[run_id] = len(parts)
+                parts.append(b"")
         changed: Any
-        if len(stale) > len(versions) // 4:  # mostly new to us: one scan beats many lookups
+        if len(stale_at) > len(versions) // 4:  # mostly new to us: one scan beats many lookups
             changed = conn.execute(select(*rows.RUN_COLUMNS).where(*where).order_by(runs.run_id)
                                    .limit(limit).offset(offset or None))
         else:
-            changed = rows.fetch_runs_by_id(conn, stale) if stale else []
+            changed = rows.fetch_runs_by_id(conn, list(stale_at)) if stale_at else []
         fresh: dict[int, tuple[str, bytes]] = {}
         for row in changed:
-            fresh[row[0]] = (row[-1], orjson.dumps(rows.run_dict(row, name)))
+            if row[0] in stale_at:
+                fresh[row[0]] = (row[-1], orjson.dumps(rows.run_dict(row, name)))
+                parts[stale_at[row[0]]] = fresh[row[0]][1]
         if fresh:
             with self._lock:
                 known.update(fresh)
-        parts = [(fresh.get(run_id) or known[run_id])[1] for run_id, _ in versions]
         return total, b"[" + b",".join(parts) + b"]"
 
     def _row_cache(self, experiment_id: int) -> dict[int, tuple[str, bytes]]:
