@@ -36,13 +36,15 @@ def create_app(
     cors_origins: Iterable[str] = (),
     experiment_log_component: str = "dispatcher",
     max_content_length: int = MAX_BODY_BYTES,
+    prewarm: bool = True,
 ) -> Flask:
     """The dispatcher app on `store` (a Store, an Engine, or a database path or URL).
 
     `token`: when set, every route but health-check and CORS preflight needs
     `Authorization: Bearer <token>`. `cors_origins`: origins allowed besides
     RapidFire's development ones. `experiment_log_component`: the component
-    name of this app's lines in the experiment log.
+    name of this app's lines in the experiment log. `prewarm`: encode the current
+    experiment's runs now, so that the first get-all-runs is as fast as the next ones.
     """
     if isinstance(store, Engine):
         store = Store(store)
@@ -51,9 +53,12 @@ def create_app(
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = max_content_length
     app.config["RFCONSOLE_OPENAPI"] = load_openapi()
-    install_state(app, DispatcherState(store=store, log_component=experiment_log_component))
+    state = DispatcherState(store=store, log_component=experiment_log_component)
+    install_state(app, state)
     errors.register_error_handlers(app)
     security.install(app, token=token or None, cors_origins=cors_origins)
     for blueprint in (meta, runs, ops, logs):
         app.register_blueprint(blueprint, url_prefix=URL_PREFIX)
+    if prewarm:
+        state.listing.prewarm()
     return app

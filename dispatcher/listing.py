@@ -19,6 +19,7 @@ snapshot), so a body is never newer or older than its tag.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 from collections import OrderedDict
@@ -31,6 +32,8 @@ from sqlalchemy.engine import Connection
 
 from . import rows
 from .errors import ApiError
+
+logger = logging.getLogger("rfconsole.dispatcher")
 
 BODY_CACHE_ENTRIES = 8
 BODY_CACHE_BYTES = 48 * 1024 * 1024
@@ -79,6 +82,14 @@ class RunListing:
             total, body = self._build(conn, experiment_id, name, statuses, limit, offset)
         self._store_body(etag, body, total)
         return Listing(etag, total, body)
+
+    def prewarm(self) -> None:
+        """Encode the current experiment's runs once, so that the first listing a client asks
+        for only re-encodes the runs that changed since (10,000 runs: ~0.1 s here, not there)."""
+        try:
+            self.get(experiment=None, statuses=None, limit=None, offset=0, if_none_match=None)
+        except Exception:  # a cache warm-up must never stop the app from starting
+            logger.warning("Could not prepare the run listing cache", exc_info=True)
 
     def _build(self, conn: Connection, experiment_id: int, name: str,
                statuses: list[str] | None, limit: int | None, offset: int) -> tuple[int, bytes]:

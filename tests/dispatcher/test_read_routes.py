@@ -271,3 +271,13 @@ def test_ops_on_a_finished_experiment_are_409(client: FlaskClient, seeded: Seede
     response = client.post("/dispatcher/stop-run", json={"run_id": seeded.ongoing})
     assert response.status_code == 409
     assert "exp-a" in response.get_json()["error"]
+
+
+def test_app_start_prepares_the_listing(store: Store, seeded: Seeded) -> None:
+    from rfconsole.dispatcher import create_app
+
+    warm = create_app(store).extensions["rfconsole"].listing
+    assert set(warm._rows[seeded.experiment_id]) == {
+        seeded.ongoing, seeded.new, seeded.completed, seeded.stopped, seeded.failed}
+    cold = create_app(store, prewarm=False).extensions["rfconsole"].listing
+    assert cold._rows == {}
