@@ -1,7 +1,7 @@
 """Public JSON shapes of runs, experiments and ops, built straight from Core rows.
 
-The run listing is the hot path (10,000 runs in well under 40 ms), so runs are
-read with one Core SELECT and never become ORM objects or pydantic models. The
+The run listing is the hot path (10,000 runs), so runs are read with Core
+SELECTs built once and never become ORM objects or pydantic models. The
 JSON columns are fetched as their stored text and embedded as-is (an
 `orjson.Fragment`), so a config is never parsed only to be encoded again.
 """
