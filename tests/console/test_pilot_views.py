@@ -60,6 +60,12 @@ async def test_an_unchanged_database_is_not_read_again(store: Store, seeded: Any
         assert {key: dict(row) for key, row in table._data.items()} == before
 
 
+async def type_filter(pilot: Any, text: str) -> None:
+    await pilot.press("slash")
+    pilot.app.screen.query_one("#filter").value = text
+    await pilot.press("enter")
+
+
 async def test_filter_keys_and_sort_picker(store: Store, seeded: Any, kit: Any) -> None:
     app = kit.console_app(store)
     async with app.run_test(size=(120, 36)) as pilot:
@@ -68,16 +74,16 @@ async def test_filter_keys_and_sort_picker(store: Store, seeded: Any, kit: Any) 
         await pilot.press("slash", *"lr >= 0.01", "enter")
         await pilot.pause()
         assert shown_ids(table) == seeded.run_ids[:3]  # the clone has lr 0.005
-        await pilot.press("slash", "ctrl+u", *"status = STOPPED", "enter")
+        await type_filter(pilot, "status = STOPPED")
         await pilot.pause()
         assert shown_ids(table) == [seeded.run_ids[2]]
         # a new run that matches appears; the filter stays
         bump(store, seeded.run_ids[0], status="STOPPED")
         await kit.wait_until(pilot, lambda: len(shown_ids(table)) == 2, what="the stopped run")
-        await pilot.press("slash", "ctrl+u", *"val_accuracy >= 0.8", "enter")
+        await type_filter(pilot, "val_accuracy >= 0.8")
         await pilot.pause()
         assert shown_ids(table) == [seeded.run_ids[1]]
-        await pilot.press("slash", "ctrl+u", *"lr >", "enter")
+        await type_filter(pilot, "lr >")
         await pilot.pause()
         assert "not a condition" in str(app.screen.query_one("#filter-error").render())
         await pilot.press("escape", "escape")  # close the field, then clear the filter
@@ -141,6 +147,7 @@ async def test_logs_follow_search_and_ic_only(store: Store, seeded: Any, kit: An
         assert "resume of run 3" in "".join(
             segment.text for line in log.lines for segment in line)
         await pilot.press("f")  # stop following: new lines do not come in
+        await kit.wait_until(pilot, lambda: not screen._loading, what="the read in flight")
         experiment_log.append(seeded.experiment_path, "cifar-sweep", "interactive-control",
                               "INFO", "stop of run 1 applied (op 10)")
         await pilot.pause(0.6)
