@@ -98,8 +98,9 @@ class CloneScreen(ModalScreen[OpOutcome | None]):
     def compose(self) -> ComposeResult:
         run = self.parent_run
         with Vertical(id="clone-dialog", classes="dialog"):
-            yield Label(f"Clone-modify run {run.run_id} ({run.run_name}, {run.status}): "
-                        f"edit the config. ctrl+s submits, escape cancels.", id="clone-title")
+            yield Static(f"Clone-modify run {run.run_id} ({run.run_name}, {run.status}): "
+                         f"edit the config. ctrl+s submits, escape cancels.", id="clone-title",
+                         markup=False)
             with Horizontal(id="clone-body"):
                 yield TextArea(json.dumps(run.config_leaf, indent=2, sort_keys=True),
                                id="clone-config", show_line_numbers=True, tab_behavior="focus")

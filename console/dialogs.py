@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label, OptionList, Static
+from textual.widgets import Button, OptionList, Static
 from textual.widgets.option_list import Option
 
 
@@ -58,7 +58,7 @@ class SortScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="sort-dialog", classes="dialog"):
-            yield Label("Sort runs by (the current column again reverses it)")
+            yield Static("Sort runs by (the current column again reverses it)")
             options = []
             for key, label in self.columns:
                 arrow = (" ▼" if self.reverse else " ▲") if key == self.current else ""

@@ -55,9 +55,18 @@ async def test_an_unchanged_database_is_not_read_again(store: Store, seeded: Any
     async with app.run_test(size=(120, 36)) as pilot:
         await kit.wait_for_data(pilot)
         table = app.runs_screen.table
+        seen: list[Any] = []
+        show = app.runs_screen.show_data
+        app.runs_screen.show_data = lambda snapshot: (seen.append(snapshot), show(snapshot))
         before = {key: dict(row) for key, row in table._data.items()}
         await kit.wait_for_refresh(pilot, app.runs_screen, count=2)
+        assert seen
+        assert not any(snapshot.runs_read for snapshot in seen)
         assert {key: dict(row) for key, row in table._data.items()} == before
+        bump(store, seeded.run_ids[0], num_chunks_visited=8)  # the revision moves: one run read
+        await kit.wait_until(pilot, lambda: any(s.runs_read for s in seen), what="a read")
+        [read] = [s for s in seen if s.runs_read]
+        assert [run.run_id for run in read.changed_runs] == [seeded.run_ids[0]]
 
 
 async def type_filter(pilot: Any, text: str) -> None:
