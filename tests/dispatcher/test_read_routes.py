@@ -163,11 +163,14 @@ def test_get_run_refuses_bad_bodies(client: FlaskClient, seeded: Seeded, body: s
     assert needle in response.get_json()["error"]
 
 
-def test_oversized_body_is_413_json(client: FlaskClient, seeded: Seeded) -> None:
+@pytest.mark.parametrize("route", ["get-run", "stop-run", "resume-run", "delete-run",
+                                   "clone-modify-run", "is-experiment-running",
+                                   "get-experiment-logs", "get-ic-logs"])
+def test_oversized_body_is_413_json(client: FlaskClient, seeded: Seeded, route: str) -> None:
     big = json.dumps({"run_id": 1, "padding": "x" * (1024 * 1024)})
-    response = client.post("/dispatcher/get-run", data=big, content_type="application/json")
+    response = client.post(f"/dispatcher/{route}", data=big, content_type="application/json")
     assert response.status_code == 413
-    assert "1 MiB" in response.get_json()["error"]
+    assert response.get_json() == {"error": "The request body is larger than 1 MiB; send a smaller body."}
 
 
 def test_get_run_metrics(client: FlaskClient, seeded: Seeded) -> None:
