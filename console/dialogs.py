@@ -82,6 +82,7 @@ class SortScreen(ModalScreen[str | None]):
 HELP_SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
     ("Runs", [
         ("↑ ↓ PgUp PgDn Home End", "move the cursor"),
+        ("← →", "scroll the columns sideways (ID and name stay)"),
         ("enter", "open the run's detail"),
         ("space", "mark or unmark the run (ops then apply to every marked run)"),
         ("a", "mark every run shown"),

@@ -75,7 +75,8 @@ class RunsTable(DataTable[Any]):
     """A DataTable of runs that knows how to apply a refresh without losing view state."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        # ID and name stay in view while the columns scroll sideways (← →).
+        super().__init__(cursor_type="row", zebra_stripes=True, fixed_columns=2, **kwargs)
         self.runs: dict[int, RunRead] = {}
         self.sparks: dict[int, list[float]] = {}
         self.marked: set[int] = set()

@@ -221,3 +221,26 @@ async def test_refresh_pauses_while_a_dialog_is_open_and_with_p(store: Store, se
         await pilot.press("p")
         await kit.wait_until(pilot, lambda: str(table.get_cell(str(run_id), "status")) == "STOPPED",
                              what="the refresh after resuming")
+
+
+async def test_a_failed_read_is_a_sentence_and_the_loop_goes_on(
+        store: Store, seeded: Any, kit: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import rfconsole.console.runs_screen as runs_screen
+    from sqlalchemy.exc import OperationalError
+
+    real = runs_screen.read_runs_snapshot
+    failures = iter([True])
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        if next(failures, False):
+            raise OperationalError("SELECT", {}, Exception("database is locked"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runs_screen, "read_runs_snapshot", flaky)
+    app = kit.console_app(store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        status = app.runs_screen.query_one("#status-line")
+        await kit.wait_until(pilot, lambda: "retrying" in str(status.render()), what="the error")
+        assert "Reading the database failed (OperationalError); retrying." in str(status.render())
+        await kit.wait_until(pilot, lambda: app.runs_screen.table.row_count == 7, what="recovery")
+        assert "retrying" not in str(status.render())
