@@ -142,7 +142,8 @@ class ConsoleApp(App[None]):
         self.push_screen(ConfirmScreen(question, confirm_label=verb.capitalize(),
                                        danger=operation == "DELETE"), confirmed)
 
-    def open_clone(self, run: RunRead | None) -> None:
+    def open_clone(self, run: RunRead | None, targets: list[RunRead] | None = None) -> None:
+        """Clone-modify `run`, or apply the edit made to its config to each of `targets`."""
         if self.refuse_if_readonly():
             return
         if run is None:
@@ -153,11 +154,11 @@ class ConsoleApp(App[None]):
         experiment = self.current_experiment
         schema = experiment.config_schema if experiment else None
 
-        def done(outcome: OpOutcome | None) -> None:
-            if outcome is not None:
-                self.post_message(self.OpsRequested([outcome]))
+        def done(outcomes: list[OpOutcome] | None) -> None:
+            if outcomes:
+                self.post_message(self.OpsRequested(outcomes))
 
-        self.push_screen(CloneScreen(run, schema), done)
+        self.push_screen(CloneScreen(run, schema, targets), done)
 
     @work(thread=True, group="ops", exit_on_error=False)
     def request_in_thread(self, operation: str, run_ids: list[int]) -> None:
@@ -178,9 +179,7 @@ class ConsoleApp(App[None]):
         text, refused = summarize(message.outcomes)
         self.notify(text, severity="warning" if refused else "information",
                     timeout=8 if refused else 4)
-        bulk = len(message.outcomes) > 1 or (
-            bool(message.outcomes) and bool(self.runs_screen.table.marked)
-            and message.outcomes[0].operation != "CLONE_MODIFY")
+        bulk = len(message.outcomes) > 1 or bool(self.runs_screen.table.marked)
         self.runs_screen.after_ops(clear_marks=bulk)
         if isinstance(self.screen, PollingScreen) and self.screen is not self.runs_screen:
             self.screen.poll_now()

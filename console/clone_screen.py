@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rfconsole.db.configs import flatten, validate_config
+from rfconsole.db.configs import flatten, merge_patch, validate_config
 from rfconsole.db.errors import StoreError
 from rfconsole.db.models import RunRead
 from textual import on, work
@@ -72,8 +72,12 @@ def describe_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return lines
 
 
-class CloneScreen(ModalScreen[OpOutcome | None]):
-    """Dismisses with the queued op's outcome (which names the new run), or None if cancelled."""
+class CloneScreen(ModalScreen[list[OpOutcome] | None]):
+    """Dismisses with one outcome per target run (each names its new run), or None if cancelled.
+
+    With several targets (the marked runs) the editor holds the first one's config, and the
+    changes made to it are applied to every target as one JSON Merge Patch.
+    """
 
     BINDINGS = [
         Binding("ctrl+s", "submit", "Submit", priority=True),
@@ -82,14 +86,16 @@ class CloneScreen(ModalScreen[OpOutcome | None]):
     ]
 
     class Submitted(Message):
-        def __init__(self, outcome: OpOutcome | None, error: str | None) -> None:
+        def __init__(self, outcomes: list[OpOutcome], error: str | None) -> None:
             super().__init__()
-            self.outcome = outcome
+            self.outcomes = outcomes
             self.error = error
 
-    def __init__(self, parent: RunRead, schema: dict[str, Any] | None) -> None:
+    def __init__(self, parent: RunRead, schema: dict[str, Any] | None,
+                 targets: list[RunRead] | None = None) -> None:
         super().__init__()
         self.parent_run = parent
+        self.targets = targets or [parent]
         self.schema = schema
         self.config: dict[str, Any] | None = parent.config_leaf
         self.error: str | None = None
@@ -98,9 +104,15 @@ class CloneScreen(ModalScreen[OpOutcome | None]):
     def compose(self) -> ComposeResult:
         run = self.parent_run
         with Vertical(id="clone-dialog", classes="dialog"):
-            yield Static(f"Clone-modify run {run.run_id} ({run.run_name}, {run.status}): "
-                         f"edit the config. ctrl+s submits, escape cancels.", id="clone-title",
-                         markup=False)
+            if len(self.targets) > 1:
+                ids = ", ".join(str(target.run_id) for target in self.targets)
+                title = (f"Clone-modify {len(self.targets)} marked runs ({ids}): edit run "
+                         f"{run.run_id}'s config; the same changes apply to each run. "
+                         f"ctrl+s submits, escape cancels.")
+            else:
+                title = (f"Clone-modify run {run.run_id} ({run.run_name}, {run.status}): "
+                         f"edit the config. ctrl+s submits, escape cancels.")
+            yield Static(title, id="clone-title", markup=False)
             with Horizontal(id="clone-body"):
                 yield TextArea(json.dumps(run.config_leaf, indent=2, sort_keys=True),
                                id="clone-config", show_line_numbers=True, tab_behavior="focus")
@@ -126,6 +138,8 @@ class CloneScreen(ModalScreen[OpOutcome | None]):
 
     def _check(self, text: str) -> None:
         self.config, self.error = parse_config(text, self.schema)
+        if self.config is not None and self.error is None:
+            self.error = self._error_in_other_targets(self.config)
         self._show_error(self.error)
         diff = self.query_one("#clone-diff", Static)
         if self.config is None:
@@ -134,6 +148,17 @@ class CloneScreen(ModalScreen[OpOutcome | None]):
         lines = describe_diff(self.parent_run.config_leaf, self.config)
         header = f"[b]Changes against run {self.parent_run.run_id}[/b]"
         diff.update("\n".join([header] + (lines or ["[dim]none: an exact copy[/]"])))
+
+    def _error_in_other_targets(self, config: dict[str, Any]) -> str | None:
+        patch = merge_patch_between(self.parent_run.config_leaf, config)
+        for target in self.targets:
+            if target.run_id == self.parent_run.run_id:
+                continue
+            try:
+                validate_config(merge_patch(target.config_leaf, patch), self.schema)
+            except StoreError as exc:
+                return f"For run {target.run_id}: {exc.message}"
+        return None
 
     def _show_error(self, error: str | None) -> None:
         box = self.query_one("#clone-error", Static)
@@ -153,23 +178,26 @@ class CloneScreen(ModalScreen[OpOutcome | None]):
     def _request(self, patch: dict[str, Any], warm: bool) -> None:
         app: Any = self.app
         try:
-            [outcome] = request_ops(app.store, "CLONE_MODIFY", [self.parent_run.run_id],
-                                    origin=app.origin, experiment=app.current_experiment,
-                                    config_patch=patch, warm_start=warm)
+            outcomes = request_ops(app.store, "CLONE_MODIFY",
+                                   [target.run_id for target in self.targets],
+                                   origin=app.origin, experiment=app.current_experiment,
+                                   config_patch=patch, warm_start=warm)
         except Exception as exc:
-            self.post_message(self.Submitted(None, f"The clone request could not be saved "
-                                                   f"({type(exc).__name__}); try again."))
+            self.post_message(self.Submitted([], f"The clone request could not be saved "
+                                                 f"({type(exc).__name__}); try again."))
             return
-        self.post_message(self.Submitted(outcome, outcome.refusal))
+        # One run refused: say why here and let the user fix it; several: report them all.
+        refusal = outcomes[0].refusal if len(outcomes) == 1 else None
+        self.post_message(self.Submitted(outcomes, refusal))
 
     @on(Submitted)
     def _submitted(self, message: Submitted) -> None:
         self.busy = False
-        if message.error or message.outcome is None:
+        if message.error or not message.outcomes:
             self._show_error(message.error)
             self.query_one("#clone-submit", Button).disabled = False
             return
-        self.dismiss(message.outcome)
+        self.dismiss(message.outcomes)
 
     @on(Button.Pressed, "#clone-submit")
     def _submit_pressed(self) -> None:

@@ -35,8 +35,8 @@ class OpsCommands(Provider):
             (f"Stop {target}", "IC op: stop", partial(app.queue_op, "STOP", runs)),
             (f"Resume {target}", "IC op: resume", partial(app.queue_op, "RESUME", runs)),
             (f"Delete {target}", "IC op: delete (asks first)", partial(app.queue_op, "DELETE", runs)),
-            (f"Clone-modify run {ids[0]}", "IC op: edit the config, warm start or not",
-             partial(app.open_clone, table.runs.get(ids[0]))),
+            (f"Clone-modify {target}", "IC op: edit the config, warm start or not",
+             partial(app.open_clone, runs[0] if runs else None, runs)),
         ] + commands
         return commands
 

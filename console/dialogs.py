@@ -99,7 +99,7 @@ HELP_SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
         ("s", "stop the run(s)"),
         ("r", "resume the run(s)"),
         ("d", "delete the run(s), after a confirmation"),
-        ("c", "clone-modify the run: edit its config, warm start or not"),
+        ("c", "clone-modify: edit the config, warm start or not (marked runs: each one)"),
         ("ctrl+s", "in the clone editor: submit (escape cancels)"),
         ("y n", "in a confirmation: yes or no"),
     ]),

@@ -191,8 +191,10 @@ class RunsScreen(PollingScreen):
         self.app.queue_op("DELETE", self._runs_for_op())  # type: ignore[attr-defined]
 
     def action_clone(self) -> None:
-        run_id = self.table.cursor_run_id()
-        self.app.open_clone(self.table.runs.get(run_id) if run_id else None)  # type: ignore[attr-defined]
+        targets = self._runs_for_op()
+        cursor = self.table.runs.get(self.table.cursor_run_id() or -1)
+        parent = cursor if cursor in targets else (targets[0] if targets else None)
+        self.app.open_clone(parent, targets)  # type: ignore[attr-defined]
 
     def action_mark(self) -> None:
         run_id = self.table.cursor_run_id()

@@ -195,3 +195,32 @@ async def test_ops_are_in_the_command_palette(store: Store, seeded: Any, kit: An
         await pilot.press("enter")
         await kit.wait_until(pilot, lambda: pending_ops(store) == [("STOP", seeded.run_ids[5])],
                              what="the stop from the palette")
+
+
+async def test_clone_modify_on_marked_runs_applies_the_edit_to_each(store: Store, seeded: Any,
+                                                                   kit: Any) -> None:
+    app = kit.console_app(store)
+    first, second = seeded.run_ids[0], seeded.run_ids[4]
+    async with app.run_test(size=(120, 36)) as pilot:
+        await kit.wait_for_data(pilot)
+        for run_id in (first, second):
+            await goto_run(pilot, run_id)
+            await pilot.press("space")
+        await goto_run(pilot, first)
+        await pilot.press("c")
+        await kit.wait_until(pilot, lambda: isinstance(app.screen, CloneScreen), what="editor")
+        assert "2 marked runs" in str(app.screen.query_one("#clone-title").render())
+        editor = app.screen.query_one("#clone-config", TextArea)
+        editor.text = editor.text.replace('"width": 64', '"width": 256')
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await kit.wait_until(pilot, lambda: len(pending_ops(store)) == 2, what="two clones")
+        clones = [op for op in ops_of(store) if op.status == "PENDING"]
+        assert sorted(op.run_id for op in clones) == [first, second]
+        assert all(op.config_leaf == {"width": 256} for op in clones)
+        with store.read() as session:
+            configs = {op.run_id: runs.get_run(session, op.new_run_id).config_leaf
+                       for op in clones}
+        assert configs[second]["lr"] == 0.001
+        assert configs[second]["width"] == 256
+        assert app.runs_screen.table.marked == set()
