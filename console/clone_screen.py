@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label, Static, Switch, TextArea
+from textual.widgets import Button, Footer, Label, Static, Switch, TextArea
 
 from .cells import format_number
 from .ops import OpOutcome, request_ops
@@ -127,6 +127,7 @@ class CloneScreen(ModalScreen[list[OpOutcome] | None]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Submit (ctrl+s)", id="clone-submit", variant="primary")
                 yield Button("Cancel (esc)", id="clone-cancel")
+        yield Footer()
 
     def on_mount(self) -> None:
         self._check(self.query_one("#clone-config", TextArea).text)

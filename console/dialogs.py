@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, OptionList, Static
+from textual.widgets import Button, Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 
@@ -32,6 +32,7 @@ class ConfirmScreen(ModalScreen[bool]):
                 yield Button(f"{self.confirm_label} (y)", id="confirm-yes",
                              variant="error" if self.danger else "primary")
                 yield Button("Cancel (n)", id="confirm-no")
+        yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#confirm-no", Button).focus()
@@ -64,6 +65,7 @@ class SortScreen(ModalScreen[str | None]):
                 arrow = (" ▼" if self.reverse else " ▲") if key == self.current else ""
                 options.append(Option(f"{label}{arrow}", id=key))
             yield OptionList(*options, id="sort-options")
+        yield Footer()
 
     def on_mount(self) -> None:
         options = self.query_one(OptionList)
@@ -136,6 +138,7 @@ class HelpScreen(ModalScreen[None]):
             lines += [f"  [b reverse] {key} [/] {what}" for key, what in keys]
         with VerticalScroll(id="help-dialog", classes="dialog"):
             yield Static("\n".join(lines), id="help-text")
+        yield Footer()
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Label
+from textual.widgets import DataTable, Footer, Label
 
 from .data import read_experiments
 from .polling import failure_sentence
@@ -40,6 +40,7 @@ class ExperimentsScreen(ModalScreen[int | None]):
         with Vertical(id="experiments-dialog", classes="dialog"):
             yield Label("Experiments (enter switches, escape closes)")
             yield DataTable(id="experiments", cursor_type="row", zebra_stripes=True)
+        yield Footer()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
