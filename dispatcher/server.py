@@ -19,6 +19,7 @@ import socket
 import threading
 from typing import Any
 
+from waitress import wasyncore
 from waitress.server import create_server
 from waitress.task import ThreadedTaskDispatcher
 
@@ -100,29 +101,44 @@ class DispatcherServer:
         except Exception:  # the loop thread must not die silently
             logger.exception("The dispatcher server stopped unexpectedly")
 
-    def _close_everything(self) -> None:
-        """Runs in the loop thread: close every connection and the listening socket."""
-        for channel in list(self._server._map.values()):
-            if channel is self._server or channel is self._server.trigger:
-                continue
-            channel.handle_close()
-        self._server.close()  # also closes the trigger; the emptied map ends the loop
+    def _close_connections(self, done: threading.Event) -> None:
+        """Runs in the loop thread: close the listening socket and every open connection."""
+        try:
+            server = self._server
+            for channel in list(server._map.values()):
+                if channel is not server and channel is not server.trigger:
+                    channel.handle_close()
+            wasyncore.dispatcher.close(server)  # the listener only; the trigger stays open
+        finally:
+            done.set()
 
     def stop(self) -> None:
-        """Close the listening socket and every open connection, then join the threads."""
+        """Close the listening socket and every open connection, then join the threads.
+
+        Order matters: the wake-up pipe (trigger) is closed last, after the workers
+        have ended, since a worker that finishes a request writes to it; written to
+        once closed, its file descriptor could already belong to another file.
+        """
         if self._thread is None:
             return
-        if self._thread.is_alive():
-            self._server.trigger.pull_trigger(self._close_everything)
-            self._thread.join(JOIN_SECONDS)
-        if self._thread.is_alive():  # the loop did not answer; close from here instead
-            logger.warning("The dispatcher loop did not stop in time; closing its sockets directly")
-            self._close_everything()
-            self._thread.join(JOIN_SECONDS)
         assert self._workers is not None
+        if self._thread.is_alive():
+            closed = threading.Event()
+            self._server.trigger.pull_trigger(lambda: self._close_connections(closed))
+            if not closed.wait(JOIN_SECONDS):
+                logger.warning("The dispatcher loop did not close its connections in time")
         self._workers.shutdown(cancel_pending=True, timeout=JOIN_SECONDS)
         for worker in self._workers.started:
             worker.join(JOIN_SECONDS)
+        if self._thread.is_alive():
+            # With the trigger closed the loop's map is empty, so the loop ends.
+            self._server.trigger.pull_trigger(self._server.trigger.close)
+            self._thread.join(JOIN_SECONDS)
+        if self._thread.is_alive():
+            logger.warning("The dispatcher loop thread did not end in time")
+        else:
+            self._server.trigger.close()  # no-op when already closed (e.g. the loop had died)
+            wasyncore.dispatcher.close(self._server)
         self._thread = None
         self._server = None
         self._workers = None

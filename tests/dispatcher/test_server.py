@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import socket
 import threading
 import time
@@ -142,3 +143,44 @@ def test_chunked_body_over_1_mib_is_413_json(store: Store, seeded: Seeded) -> No
         conn.close()
     assert response.status == 413
     assert "1 MiB" in body["error"]
+
+
+def test_stop_under_load_logs_no_error(store: Store, seeded: Seeded,
+                                       caplog: pytest.LogCaptureFixture,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers finishing requests during stop() must not touch closed sockets or pipes."""
+    from rfconsole.dispatcher import routes_runs
+
+    real_fetch = routes_runs.fetch_run
+
+    def slow_fetch(conn, run_id):  # keeps every worker busy while stop() runs
+        time.sleep(0.2)
+        return real_fetch(conn, run_id)
+
+    monkeypatch.setattr(routes_runs, "fetch_run", slow_fetch)
+    server = DispatcherServer(create_app(store), port=0)
+    server.start()
+    host, port = server.url.removeprefix("http://").rsplit(":", 1)
+    halt = threading.Event()
+
+    def hammer() -> None:
+        while not halt.is_set():
+            conn = http.client.HTTPConnection(host, int(port), timeout=5)
+            try:
+                conn.request("POST", "/dispatcher/get-run", body=b'{"run_id": 1}')
+                conn.getresponse().read()
+            except (OSError, http.client.HTTPException):
+                pass  # the server went away under us, as intended
+            finally:
+                conn.close()
+
+    clients = [threading.Thread(target=hammer) for _ in range(4)]
+    for thread in clients:
+        thread.start()
+    time.sleep(0.5)
+    server.stop()
+    halt.set()
+    for thread in clients:
+        thread.join(10)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == []
