@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import itertools
 import json
 import statistics
 import tempfile
@@ -161,7 +162,7 @@ class Bench:
         heavy = size >= 10000
         measure(f"get-all-runs {size:>5} runs, full rebuild", self.listing,
                 5 if heavy else 30, before=self.fresh_app)
-        changing = iter(ids)
+        changing = itertools.cycle(ids)
 
         def write_one_run() -> None:
             with self.store.write() as session:
