@@ -87,6 +87,8 @@ class RunsTable(DataTable[Any]):
         self.spec: list[Column] = []
         self._metric_names: set[str] = set()
         self._config_keys: list[str] = []
+        # Each run's cells, kept so that a filter or column change need not rebuild them all.
+        self._cell_cache: dict[int, list[SortableCell]] = {}
 
     # --- columns ------------------------------------------------------------
 
@@ -156,6 +158,7 @@ class RunsTable(DataTable[Any]):
         self.main_metric = main_metric
         self._metric_names = {name for run in runs for name in run.metrics}
         self._config_keys = differing_config_keys(self.runs.values())
+        self._cell_cache = {}
         self.rebuild()
 
     def update_runs(self, runs: list[RunRead], sparks: dict[int, list[float]],
@@ -176,6 +179,8 @@ class RunsTable(DataTable[Any]):
             changed.append(run)
         if not changed:
             return 0
+        for run in changed:
+            self._cell_cache.pop(run.run_id, None)
         self._metric_names.update(name for run in changed for name in run.metrics)
         if added:
             self._config_keys = differing_config_keys(self.runs.values())
@@ -195,10 +200,11 @@ class RunsTable(DataTable[Any]):
         key = str(run.run_id)
         shown = key in self.rows
         if not self.run_filter(run):
+            self._cell_cache.pop(run.run_id, None)
             if shown:
                 self.remove_row(key)
             return False
-        cells = self.cells(run)
+        cells = self._cell_cache[run.run_id] = self.cells(run)
         if not shown:
             self.add_row(*cells, key=key)
             return True
@@ -214,14 +220,20 @@ class RunsTable(DataTable[Any]):
         """Clear and refill the table, keeping the cursor's run and the scroll position."""
         cursor_key = self.cursor_run_id()
         scroll_x, scroll_y = self.scroll_x, self.scroll_y
-        self.spec = self._column_spec()
+        spec = self._column_spec()
+        if [column.key for column in spec] != [column.key for column in self.spec]:
+            self._cell_cache = {}
+        self.spec = spec
         self.clear(columns=True)
         for column in self.spec:
             self.add_column(column.label, width=column.width, key=column.key)
         for run_id in sorted(self.runs):
             run = self.runs[run_id]
             if self.run_filter(run):
-                self.add_row(*self.cells(run), key=str(run_id))
+                cells = self._cell_cache.get(run_id)
+                if cells is None:
+                    cells = self._cell_cache[run_id] = self.cells(run)
+                self.add_row(*cells, key=str(run_id))
         if self.sort_column is not None and self.sort_column in {c.key for c in self.spec}:
             self._sort_rows()
         self._move_to(cursor_key)
@@ -308,8 +320,11 @@ class RunsTable(DataTable[Any]):
 
     def _refresh_id_cell(self, run_id: int) -> None:
         run = self.runs.get(run_id)
-        if run is not None and str(run_id) in self.rows:
-            self.update_cell(str(run_id), "id", self.cells(run)[0])
+        if run is None or str(run_id) not in self.rows:
+            self._cell_cache.pop(run_id, None)  # rebuilt with its mark when shown again
+            return
+        cells = self._cell_cache[run_id] = self.cells(run)
+        self.update_cell(str(run_id), "id", cells[0])
 
     def selected_run_ids(self) -> list[int]:
         """The marked runs if any, else the run under the cursor."""

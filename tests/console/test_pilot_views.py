@@ -244,3 +244,24 @@ async def test_a_failed_read_is_a_sentence_and_the_loop_goes_on(
         assert "Reading the database failed (OperationalError); retrying." in str(status.render())
         await kit.wait_until(pilot, lambda: app.runs_screen.table.row_count == 7, what="recovery")
         assert "retrying" not in str(status.render())
+
+
+async def test_rows_hidden_by_the_filter_come_back_up_to_date(store: Store, seeded: Any,
+                                                              kit: Any) -> None:
+    app = kit.console_app(store)
+    hidden = seeded.run_ids[0]
+    async with app.run_test(size=(120, 36)) as pilot:
+        await kit.wait_for_data(pilot)
+        table = app.runs_screen.table
+        table.toggle_mark(hidden)
+        await type_filter(pilot, "STOPPED")
+        assert hidden not in shown_ids(table)
+        bump(store, hidden, metrics={"val_loss": 0.25, "val_accuracy": 0.5})
+        await kit.wait_until(pilot, lambda: table.runs[hidden].metrics.get("val_loss") == 0.25,
+                             what="the hidden run's change")
+        table.clear_marks()
+        await pilot.press("escape")  # clears the filter
+        await pilot.pause()
+        assert hidden in shown_ids(table)
+        assert str(table.get_cell(str(hidden), "m:val_loss")) == "0.25"
+        assert str(table.get_cell(str(hidden), "id")).strip() == str(hidden)
