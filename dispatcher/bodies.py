@@ -76,7 +76,7 @@ def _field_sentence(errors: list[Any]) -> str:
 def json_body(optional: bool = False) -> dict[str, Any]:
     """The body as a JSON object; with `optional`, an empty body counts as {}."""
     raw = request.get_data(cache=False)
-    if optional and not raw.strip():
+    if optional and not raw:
         return {}
     try:
         data = orjson.loads(raw)
