@@ -105,8 +105,11 @@ class RunDetailScreen(PollingScreen):
             return False
         return True
 
-    def read_data(self) -> RunDetail:
-        return read_run_detail(self.app.store, self.run_id)  # type: ignore[attr-defined]
+    def prepare_read(self) -> Any:
+        return self.app.store  # type: ignore[attr-defined]
+
+    def read_data(self, store: Any) -> RunDetail:
+        return read_run_detail(store, self.run_id)
 
     def show_data(self, detail: RunDetail) -> None:
         self.detail = detail

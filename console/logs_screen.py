@@ -69,10 +69,13 @@ class LogsScreen(PollingScreen):
     def polling_allowed(self) -> bool:
         return self._needs_load or (self.follow and super().polling_allowed())
 
-    def read_data(self) -> list[str]:
+    def prepare_read(self) -> bool:
+        return self.ic_only
+
+    def read_data(self, ic_only: bool) -> list[str]:
         path = experiment_log.log_file(self.experiment.experiment_path)
         return experiment_log.tail(path, limit=LINES_SHOWN,
-                                   component=IC_COMPONENT if self.ic_only else None)
+                                   component=IC_COMPONENT if ic_only else None)
 
     def show_data(self, lines: list[str]) -> None:
         rebuild = self._needs_load

@@ -47,7 +47,11 @@ class PollingScreen(Screen[Any]):
 
     # --- what subclasses provide --------------------------------------------
 
-    def read_data(self) -> Any:  # runs in a worker thread
+    def prepare_read(self) -> Any:
+        """On the UI thread: what the next read needs to know (passed to read_data)."""
+        return None
+
+    def read_data(self, prepared: Any) -> Any:  # runs in a worker thread
         raise NotImplementedError
 
     def show_data(self, result: Any) -> None:
@@ -91,12 +95,12 @@ class PollingScreen(Screen[Any]):
             return
         self._loading = True
         self._poll_again = False
-        self._read_in_thread(time.perf_counter())
+        self._read_in_thread(self.prepare_read(), time.perf_counter())
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="poll")
-    def _read_in_thread(self, started: float) -> None:
+    def _read_in_thread(self, prepared: Any, started: float) -> None:
         try:
-            result = self.read_data()
+            result = self.read_data(prepared)
         except Exception as exc:  # reported on screen; the loop goes on
             self.post_message(self.Failed(failure_sentence(exc)))
             return

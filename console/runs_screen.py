@@ -85,20 +85,22 @@ class RunsScreen(PollingScreen):
 
     # --- refresh --------------------------------------------------------------
 
-    def read_data(self) -> RunsSnapshot:
+    def prepare_read(self) -> dict[str, Any]:
         app: Any = self.app
-        return read_runs_snapshot(
-            app.store,
-            experiment_id=app.chosen_experiment_id,
-            experiment_name=app.experiment_name,
-            shown_experiment_id=self.experiment.id if self.experiment else None,
-            known_revision=self.known_revision,
-            since=self.since,
-            main_metric=self.main_metric,
-            # Read in the worker without a copy: reads never overlap show_data, the
-            # only place that changes it.
-            known_runs=self.table.runs,
-        )
+        return {
+            "experiment_id": app.chosen_experiment_id,
+            "experiment_name": app.experiment_name,
+            "shown_experiment_id": self.experiment.id if self.experiment else None,
+            "known_revision": self.known_revision,
+            "since": self.since,
+            "main_metric": self.main_metric,
+            # Passed without a copy: reads never overlap show_data, the only place that
+            # changes it.
+            "known_runs": self.table.runs,
+        }
+
+    def read_data(self, prepared: dict[str, Any]) -> RunsSnapshot:
+        return read_runs_snapshot(self.app.store, **prepared)  # type: ignore[attr-defined]
 
     def show_data(self, snapshot: RunsSnapshot) -> None:
         self.load_error = None
