@@ -151,9 +151,7 @@ async def wait_for_refresh(pilot: Any, screen: Any = None, count: int = 1) -> No
 def stop_blinking(app: Any) -> None:
     """Snapshots must not depend on where a blinking cursor was."""
     for screen in app.screen_stack:
-        for widget in screen.query(Input).results() if hasattr(screen, "query") else []:
-            widget.cursor_blink = False
-        for widget in screen.query(TextArea).results():
+        for widget in [*screen.query(Input), *screen.query(TextArea)]:
             widget.cursor_blink = False
 
 
