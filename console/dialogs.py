@@ -92,7 +92,7 @@ HELP_SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
         ("/", "filter: STOPPED, some text, or key op value (lr > 0.01, "
               "val_accuracy >= 0.8, status = STOPPED), joined by 'and'"),
         ("o", "sort by a column (again to reverse); clicking a header also sorts"),
-        ("tab", "move between the runs table and the ops pane"),
+        ("tab", "move between the runs table and the ops pane (enter: the op's run)"),
         ("p", "pause or resume the live refresh"),
         ("+ =", "refresh less often"),
         ("-", "refresh more often"),

@@ -264,6 +264,12 @@ class RunsScreen(PollingScreen):
         if event.row_key.value is not None:
             self.app.open_detail(int(event.row_key.value))  # type: ignore[attr-defined]
 
+    @on(DataTable.RowSelected, "#ops")
+    def _open_op_run(self, event: DataTable.RowSelected) -> None:
+        run_id = str(event.data_table.get_row(event.row_key)[2])
+        if run_id.isdigit():
+            self.app.open_detail(int(run_id))  # type: ignore[attr-defined]
+
     def action_logs(self) -> None:
         self.app.open_logs()  # type: ignore[attr-defined]
 

@@ -265,3 +265,12 @@ async def test_rows_hidden_by_the_filter_come_back_up_to_date(store: Store, seed
         assert hidden in shown_ids(table)
         assert str(table.get_cell(str(hidden), "m:val_loss")) == "0.25"
         assert str(table.get_cell(str(hidden), "id")).strip() == str(hidden)
+
+
+async def test_enter_on_an_op_opens_its_run(store: Store, seeded: Any, kit: Any) -> None:
+    app = kit.console_app(store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await kit.wait_for_data(pilot)
+        await pilot.press("tab", "enter")  # the newest op: the clone of run 3
+        await kit.wait_until(pilot, lambda: isinstance(app.screen, RunDetailScreen), what="detail")
+        assert app.screen.run_id == seeded.run_ids[2]
