@@ -7,6 +7,7 @@ request and shapes the answer.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Blueprint, Response, request
@@ -21,6 +22,7 @@ from .rows import RUNS, op_dict
 from .state import state
 
 ops = Blueprint("ops", __name__)
+logger = logging.getLogger("rfconsole.dispatcher")
 
 _MESSAGES = {
     "STOP": "Stop request created successfully",
@@ -34,6 +36,7 @@ def _origin() -> str:
 
 
 def _log_refusal(run_id: int, what: str, exc: StoreError) -> None:
+    logger.info("%s of run %s from %s refused: %s", what, run_id, _origin(), exc.message)
     with state().store.engine.connect() as conn:
         experiment_id = conn.execute(
             select(RUNS.experiment_id).where(RUNS.run_id == run_id)
@@ -52,9 +55,9 @@ def _request(operation: str, run_id: int, **options: Any) -> Any:
         _log_refusal(run_id, what.capitalize(), exc)
         raise
     detail = f" -> new run {op.new_run_id}" if op.new_run_id is not None else ""
-    state().log_event(op.experiment_id, "INFO",
-                      f"{what.capitalize()} of run {run_id} requested from {_origin()} "
-                      f"(op {op.ic_id}){detail}")
+    message = f"{what.capitalize()} of run {run_id} requested from {_origin()} (op {op.ic_id}){detail}"
+    logger.info(message)
+    state().log_event(op.experiment_id, "INFO", message)
     return op
 
 
@@ -121,6 +124,5 @@ def get_ic_ops() -> Response:
                 return json_response([])
             experiment_id = experiment.id
         history = ic_ops.list_ops(session, experiment_id=experiment_id, run_id=run_id,
-                                  status=status,
-                                  limit=limit, offset=offset)
+                                  status=status, limit=limit, offset=offset)
     return json_response([op_dict(op) for op in history])
