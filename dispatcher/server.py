@@ -136,8 +136,10 @@ class DispatcherServer:
             self._thread.join(JOIN_SECONDS)
         if self._thread.is_alive():
             logger.warning("The dispatcher loop thread did not end in time")
-        else:
-            self._server.trigger.close()  # no-op when already closed (e.g. the loop had died)
+        else:  # normally all closed already; not so if the loop thread had died
+            for channel in list(self._server._map.values()):
+                channel.close()
+            self._server.trigger.close()
             wasyncore.dispatcher.close(self._server)
         self._thread = None
         self._server = None
