@@ -11,6 +11,7 @@ RFCONSOLE_INSECURE=1.
 """
 
 import os
+import sys
 
 _host = os.environ.get("RFCONSOLE_HOST") or "127.0.0.1"
 _port = os.environ.get("RFCONSOLE_PORT") or "8081"
@@ -30,9 +31,13 @@ def _bind_host(address: str) -> str:
 
 
 def on_starting(server):  # noqa: ARG001 - gunicorn's hook signature
-    """Refuse an exposed bind without a token before any worker starts."""
-    from rfconsole.dispatcher.security import check_bind
+    """Refuse an exposed bind without a token before any worker starts (one line, exit 1)."""
+    from rfconsole.dispatcher.security import ServerStartError, check_bind
 
     insecure = os.environ.get("RFCONSOLE_INSECURE", "").strip().lower() in ("1", "true", "yes", "on")
-    for address in [bind] if isinstance(bind, str) else bind:
-        check_bind(_bind_host(address), os.environ.get("RFCONSOLE_TOKEN"), insecure)
+    try:
+        for address in [bind] if isinstance(bind, str) else bind:
+            check_bind(_bind_host(address), os.environ.get("RFCONSOLE_TOKEN"), insecure)
+    except ServerStartError as exc:
+        print(f"rfconsole: {exc.message}", file=sys.stderr)
+        raise SystemExit(1) from None

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import rfconsole.dispatcher as dispatcher_package
 from rfconsole.db import Store, experiments
-from rfconsole.dispatcher.server import ServerStartError
 
 GUNICORN_CONF = Path(dispatcher_package.__file__).parent / "gunicorn.conf.py"
 
@@ -41,11 +40,16 @@ def test_gunicorn_conf_defaults_to_loopback() -> None:
     settings["on_starting"](None)  # loopback: no token needed
 
 
-def test_gunicorn_conf_refuses_exposed_bind_without_token(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gunicorn_conf_refuses_exposed_bind_without_token(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("RFCONSOLE_BIND", "0.0.0.0:8081")
     settings = runpy.run_path(str(GUNICORN_CONF))
     assert settings["bind"] == "0.0.0.0:8081"
-    with pytest.raises(ServerStartError, match="without a token"):
+    with pytest.raises(SystemExit) as stopped:
         settings["on_starting"](None)
+    assert stopped.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("rfconsole: Refusing to serve on 0.0.0.0 without a token")
+    assert err.count("\n") == 1
     monkeypatch.setenv("RFCONSOLE_TOKEN", "abc")
     runpy.run_path(str(GUNICORN_CONF))["on_starting"](None)
