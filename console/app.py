@@ -65,6 +65,7 @@ class ConsoleApp(App[None]):
     def on_mount(self) -> None:
         if self.dispatcher_error:
             self.notify(self.dispatcher_error, title="Dispatcher not started", severity="error",
+                        markup=False,
                         timeout=10)
 
     @property
@@ -174,10 +175,10 @@ class ConsoleApp(App[None]):
     @on(OpsRequested)
     def _ops_requested(self, message: OpsRequested) -> None:
         if message.error:
-            self.notify(message.error, severity="error")
+            self.notify(message.error, severity="error", markup=False)
             return
         text, refused = summarize(message.outcomes)
-        self.notify(text, severity="warning" if refused else "information",
+        self.notify(text, severity="warning" if refused else "information", markup=False,
                     timeout=8 if refused else 4)
         bulk = len(message.outcomes) > 1 or bool(self.runs_screen.table.marked)
         self.runs_screen.after_ops(clear_marks=bulk)

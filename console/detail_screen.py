@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from rfconsole.db.models import MetricPoint
+from rich.markup import escape
 from rich.syntax import Syntax
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -31,14 +32,15 @@ def lineage_text(detail: RunDetail) -> str:
     lines = ["[b]Lineage[/b]"]
     if detail.parent is not None:
         start = "warm start from its checkpoint" if run.warm_start else "cold start"
-        lines.append(f"  parent: run {detail.parent.run_id} ({detail.parent.run_name}, "
+        lines.append(f"  parent: run {detail.parent.run_id} ({escape(detail.parent.run_name)}, "
                      f"{detail.parent.status}), {start}")
     else:
         lines.append(f"  source: {run.source} (an original config of the experiment)")
     if detail.clones:
         for clone in detail.clones:
             start = "warm" if clone.warm_start else "cold"
-            lines.append(f"  clone: run {clone.run_id} ({clone.run_name}, {clone.status}, {start})")
+            lines.append(f"  clone: run {clone.run_id} ({escape(clone.run_name)}, {clone.status}, "
+                         f"{start})")
     else:
         lines.append("  no clones")
     return "\n".join(lines)
@@ -48,17 +50,17 @@ def summary_text(detail: RunDetail) -> str:
     run = detail.run
     style = STATUS_STYLES.get(run.status, "")
     lines = [
-        f"[b]{run.run_name}[/b] (id {run.run_id}) [{style}]{run.status}[/]",
+        f"[b]{escape(run.run_name)}[/b] (id {run.run_id}) [{style}]{run.status}[/]",
         f"progress {progress_bar(run.progress)}  epoch {run.current_epoch}/{run.num_epochs}  "
         f"chunk {run.current_chunk}/{run.num_chunks}  steps {run.completed_steps}",
     ]
     if run.metrics:
-        lines.append("  ".join(f"{name} [b]{format_number(value)}[/b]"
+        lines.append("  ".join(f"{escape(name)} [b]{escape(format_number(value))}[/b]"
                                for name, value in sorted(run.metrics.items())))
     if run.error:
-        lines.append(f"[red]error: {run.error}[/]")
+        lines.append(f"[red]error: {escape(run.error)}[/]")
     if run.ended_by:
-        lines.append(f"ended by {run.ended_by}")
+        lines.append(f"ended by {escape(run.ended_by)}")
     return "\n".join(lines)
 
 

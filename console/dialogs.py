@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -63,7 +64,7 @@ class SortScreen(ModalScreen[str | None]):
             options = []
             for key, label in self.columns:
                 arrow = (" ▼" if self.reverse else " ▲") if key == self.current else ""
-                options.append(Option(f"{label}{arrow}", id=key))
+                options.append(Option(Text(f"{label}{arrow}"), id=key))
             yield OptionList(*options, id="sort-options")
         yield Footer()
 

@@ -61,7 +61,7 @@ class ExperimentsScreen(ModalScreen[int | None]):
     @on(Loaded)
     def _loaded(self, message: Loaded) -> None:
         if message.error or message.rows is None:
-            self.notify(message.error or "", severity="error")
+            self.notify(message.error or "", severity="error", markup=False)
             return
         table = self.query_one(DataTable)
         if not message.rows:
@@ -70,7 +70,7 @@ class ExperimentsScreen(ModalScreen[int | None]):
         for index, (experiment, count) in enumerate(message.rows):
             table.add_row(
                 "▶" if experiment.id == self.current_id else "",
-                experiment.name,
+                Text(experiment.name),
                 Text(experiment.status, style=EXPERIMENT_STYLES.get(experiment.status, "")),
                 str(count),
                 f"{experiment.created_at:%Y-%m-%d %H:%M}",

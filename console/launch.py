@@ -98,7 +98,8 @@ class ControllerThread:
             app = self.app
             if app is not None and app.is_running:
                 try:
-                    app.call_from_thread(app.notify, self.error, severity="error", timeout=15)
+                    app.call_from_thread(app.notify, self.error, severity="error", timeout=15,
+                                         markup=False)
                 except RuntimeError:
                     pass  # the app quit meanwhile
 

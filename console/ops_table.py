@@ -47,11 +47,11 @@ class OpsTable(DataTable[Any]):
         for op in ops:
             self.add_row(
                 Text(str(op.ic_id)),
-                OPERATION_LABELS.get(op.operation, op.operation),
-                str(op.run_id),
+                Text(OPERATION_LABELS.get(op.operation, op.operation)),
+                Text(str(op.run_id)),
                 op_status_text(op.status),
                 Text(outcome_text(op), overflow="ellipsis", no_wrap=True),
-                op.origin,
+                Text(op.origin, overflow="ellipsis", no_wrap=True),
                 key=str(op.ic_id),
             )
         if ops and 0 <= cursor < len(ops):

@@ -58,7 +58,7 @@ class PollingScreen(Screen[Any]):
         raise NotImplementedError
 
     def show_failure(self, message: str) -> None:
-        self.notify(message, severity="error", timeout=4)
+        self.notify(message, severity="error", timeout=4, markup=False)
 
     def polling_allowed(self) -> bool:
         return not getattr(self.app, "refresh_paused", False)

@@ -53,8 +53,8 @@ async def test_http_requests_reach_the_dispatcher_thread_and_show_in_the_console
             await kit.wait_until(pilot, lambda: str(ic_id) in [str(k.value) for k in ops_table.rows],
                                  what="the HTTP op in the ops pane")
             row = ops_table.get_row(str(ic_id))
-            assert (row[1], row[2], str(row[3])) == ("stop", str(run_id), "PENDING")
-            assert row[5].startswith("http:")
+            assert [str(cell) for cell in row[1:4]] == ["stop", str(run_id), "PENDING"]
+            assert str(row[5]).startswith("http:")
 
 
 def collect_failed_bind_leftovers() -> None:

@@ -274,3 +274,32 @@ async def test_enter_on_an_op_opens_its_run(store: Store, seeded: Any, kit: Any)
         await pilot.press("tab", "enter")  # the newest op: the clone of run 3
         await kit.wait_until(pilot, lambda: isinstance(app.screen, RunDetailScreen), what="detail")
         assert app.screen.run_id == seeded.run_ids[2]
+
+
+async def test_brackets_in_names_and_configs_are_shown_as_typed(store: Store, tmp_path: Any,
+                                                                 kit: Any) -> None:
+    from rfconsole.db import experiments as experiments_db
+
+    with store.write() as session:
+        experiment = experiments_db.create_experiment(
+            session, name="sweep [b]2[/b]", experiment_path=str(tmp_path / "x"))
+        for layers in ([1, 2], [3]):
+            runs.create_run(session, experiment_id=experiment.id, num_chunks=1, num_epochs=1,
+                            config_leaf={"layers": layers, "tag": "[red]x"},
+                            run_name=f"net[{layers[0]}]")
+    app = kit.console_app(store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await kit.wait_for_data(pilot)
+        assert "sweep [b]2[/b]" in str(app.runs_screen.query_one("#status-line").render())
+        table = app.runs_screen.table
+        assert str(table.get_cell("1", "c:layers")) == "[1, 2]"
+        await pilot.press("enter")
+        await kit.wait_until(pilot, lambda: isinstance(app.screen, RunDetailScreen)
+                             and app.screen.detail is not None, what="the detail")
+        assert "net[1]" in str(app.screen.query_one("#detail-summary").render())
+        await pilot.press("escape", "c")
+        await pilot.pause(0.3)
+        editor = app.screen.query_one("#clone-config")
+        editor.text = editor.text.replace('"[red]x"', '"[b]y"')
+        await pilot.pause()
+        assert "[b]y" in str(app.screen.query_one("#clone-diff").render())
