@@ -97,7 +97,8 @@ class PollingScreen(Screen[Any]):
         self._poll_again = False
         self._read_in_thread(self.prepare_read(), time.perf_counter())
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="poll")
+    # A fixed description: by default Textual would repr() the arguments (all known runs).
+    @work(thread=True, exclusive=True, exit_on_error=False, group="poll", description="read")
     def _read_in_thread(self, prepared: Any, started: float) -> None:
         try:
             result = self.read_data(prepared)
