@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from rfconsole.db import Store, experiments, ic_ops, metrics, runs
 from rfconsole.db.errors import NotFoundError
 from rfconsole.db.models import ExperimentRead, ICOpRead, Metric, MetricPoint, Run, RunRead
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 # A write stamps updated_at before it commits; a reader may see a later stamp
@@ -93,14 +94,23 @@ def recent_values(session: Session, run_ids: Sequence[int], name: str,
     values: dict[int, list[float]] = {}
     for start in range(0, len(run_ids), _IN_BATCH):
         batch = list(run_ids[start:start + _IN_BATCH])
-        statement = (
-            select(Metric.run_id, Metric.value)
+        # Newest `points` per run only: a long run has thousands of points.
+        newest_first = func.row_number().over(
+            partition_by=Metric.run_id, order_by=(col(Metric.step).desc(), col(Metric.id).desc()))
+        ranked = (
+            select(Metric.run_id, Metric.value, Metric.step, Metric.id,
+                   newest_first.label("rank"))
             .where(Metric.name == name, col(Metric.run_id).in_(batch))
-            .order_by(col(Metric.run_id), col(Metric.step), col(Metric.id))
+            .subquery()
         )
-        for run_id, value in session.exec(statement).all():
+        statement = (
+            select(ranked.c.run_id, ranked.c.value)
+            .where(ranked.c.rank <= points)
+            .order_by(ranked.c.run_id, ranked.c.step, ranked.c.id)
+        )
+        for run_id, value in session.execute(statement).all():
             values.setdefault(run_id, []).append(value)
-    return {run_id: series[-points:] for run_id, series in values.items()}
+    return values
 
 
 def read_runs_snapshot(store: Store, *, experiment_id: int | None, experiment_name: str | None,

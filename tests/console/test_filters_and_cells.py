@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any
 
 import pytest
 from rfconsole.console.cells import format_number, progress_bar, sort_key, sparkline
@@ -136,3 +137,18 @@ def test_help_lists_every_key_of_every_screen() -> None:
         for binding in owner.BINDINGS:
             for key in binding.key.split(","):
                 assert names.get(key, key) in shown, f"{owner.__name__}: {key} is not in the help"
+
+
+def test_sparkline_data_is_the_newest_points_in_step_order(store: Any, seeded: Any) -> None:
+    from rfconsole.console.data import recent_values
+    from rfconsole.db import metrics
+
+    run_id = seeded.run_ids[3]  # NEW: no history yet
+    with store.write() as session:
+        for step in range(100, 0, -1):  # written newest first, on purpose
+            metrics.append_metrics(session, run_id=run_id, values={"val_loss": step / 100},
+                                   epoch=0, chunk=0, step=step)
+    with store.read() as session:
+        values = recent_values(session, [run_id, seeded.run_ids[0]], "val_loss", points=5)
+    assert values[run_id] == [0.96, 0.97, 0.98, 0.99, 1.0]
+    assert len(values[seeded.run_ids[0]]) == 5
