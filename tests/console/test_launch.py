@@ -42,9 +42,12 @@ async def test_http_requests_reach_the_dispatcher_thread_and_show_in_the_console
         async with app.run_test(size=(120, 36)) as pilot:
             await kit.wait_for_data(pilot)
             assert url in app.runs_screen.sub_title
-            health = await asyncio.to_thread(requests.get, f"{url}/dispatcher/health-check",
-                                             timeout=10)
-            assert health.status_code == 200
+            assert shutil.which("curl"), "curl is needed for this test (apt-get install curl)"
+            curl = await asyncio.to_thread(
+                subprocess.run, ["curl", "-s", "-w", " %{http_code}", f"{url}/dispatcher/health-check"],
+                capture_output=True, text=True, timeout=30)
+            assert curl.stdout.endswith(" 200"), curl.stdout
+            assert "Dispatcher is up and running" in curl.stdout
             stop = await asyncio.to_thread(requests.post, f"{url}/dispatcher/stop-run",
                                            json={"run_id": run_id}, timeout=10)
             assert stop.status_code == 200, stop.text
