@@ -180,8 +180,10 @@ class ConsoleApp(App[None]):
         text, refused = summarize(message.outcomes)
         self.notify(text, severity="warning" if refused else "information", markup=False,
                     timeout=8 if refused else 4)
-        bulk = len(message.outcomes) > 1 or bool(self.runs_screen.table.marked)
-        self.runs_screen.after_ops(clear_marks=bulk)
+        # The marks have been used once the op went to exactly the marked runs.
+        marked = self.runs_screen.table.marked
+        used_marks = bool(marked) and {o.run_id for o in message.outcomes} == marked
+        self.runs_screen.after_ops(clear_marks=used_marks)
         if isinstance(self.screen, PollingScreen) and self.screen is not self.runs_screen:
             self.screen.poll_now()
 
