@@ -29,6 +29,7 @@ __all__ = ["DispatcherServer", "ServerStartError"]
 
 logger = logging.getLogger("rfconsole.dispatcher")
 JOIN_SECONDS = 10.0
+OUTBUF_IN_MEMORY_BYTES = 64 * 1024 * 1024
 
 
 class _Workers(ThreadedTaskDispatcher):
@@ -81,6 +82,9 @@ class DispatcherServer:
             server = create_server(
                 self.app, map=channels, host=self.host, port=self.port, threads=self.threads,
                 _dispatcher=workers, ident="rfconsole",
+                # A 10,000-run listing is ~10 MB: keep it in memory rather than in the
+                # temporary file Waitress uses past its 1 MB default.
+                outbuf_overflow=OUTBUF_IN_MEMORY_BYTES,
             )
         except (OSError, ValueError) as exc:
             # Waitress made its socket and wake-up pipe before the bind failed.
@@ -112,6 +116,15 @@ class DispatcherServer:
         finally:
             done.set()
 
+    def _wake(self, thunk: Any) -> bool:
+        """Run `thunk` in the loop thread; False if its wake-up pipe is unusable."""
+        try:
+            self._server.trigger.pull_trigger(thunk)
+        except OSError:
+            logger.warning("The dispatcher loop's wake-up pipe is closed; stopping without it")
+            return False
+        return True
+
     def stop(self) -> None:
         """Close the listening socket and every open connection, then join the threads.
 
@@ -124,15 +137,18 @@ class DispatcherServer:
         assert self._workers is not None
         if self._thread.is_alive():
             closed = threading.Event()
-            self._server.trigger.pull_trigger(lambda: self._close_connections(closed))
+            if not self._wake(lambda: self._close_connections(closed)):
+                self._close_connections(closed)  # from here, as a last resort
             if not closed.wait(JOIN_SECONDS):
                 logger.warning("The dispatcher loop did not close its connections in time")
         self._workers.shutdown(cancel_pending=True, timeout=JOIN_SECONDS)
         for worker in self._workers.started:
             worker.join(JOIN_SECONDS)
         if self._thread.is_alive():
-            # With the trigger closed the loop's map is empty, so the loop ends.
-            self._server.trigger.pull_trigger(self._server.trigger.close)
+            # With the trigger closed the loop's map is empty, so the loop ends (at the
+            # latest after its one-second poll timeout when it cannot be woken).
+            if not self._wake(self._server.trigger.close):
+                self._server.trigger.close()
             self._thread.join(JOIN_SECONDS)
         if self._thread.is_alive():
             logger.warning("The dispatcher loop thread did not end in time")
