@@ -138,8 +138,9 @@ def _insert(
         "claimed_at": None,
         "processed_at": None,
     }
-    result = session.connection().execute(insert(_OPS), values)
-    return ICOpRead(ic_id=result.inserted_primary_key[0], **values)
+    key = session.connection().execute(insert(_OPS), values).inserted_primary_key
+    assert key is not None
+    return ICOpRead(ic_id=key[0], **values)
 
 
 def request_stop(session: Session, *, run_id: int, origin: str) -> ICOpRead:

@@ -30,7 +30,7 @@ def _bind_host(address: str) -> str:
     return host.strip("[]") or address
 
 
-def on_starting(server):  # noqa: ARG001 - gunicorn's hook signature
+def on_starting(server: object) -> None:  # noqa: ARG001 - gunicorn's hook signature
     """Refuse an exposed bind without a token before any worker starts (one line, exit 1)."""
     from rfconsole.dispatcher.security import ServerStartError, check_bind
 
