@@ -10,6 +10,11 @@ from jsonschema.exceptions import SchemaError
 
 from .errors import InvalidError
 
+# Deeper configs are refused: the recursive code that merges, flattens, checks
+# and shows them (here, in the dispatcher and in the console) would exceed
+# Python's recursion limit. Real configs nest a handful of levels.
+MAX_CONFIG_DEPTH = 64
+
 
 def merge_patch(target: Any, patch: Any) -> Any:
     """Apply `patch` to `target` as RFC 7396 says; neither argument is modified.
@@ -26,6 +31,24 @@ def merge_patch(target: Any, patch: Any) -> Any:
         else:
             result[key] = merge_patch(result.get(key), value)
     return result
+
+
+def check_depth(value: Any, what: str = "The config") -> None:
+    """Raise InvalidError when `value` nests objects or lists more than MAX_CONFIG_DEPTH deep."""
+    level = [value] if isinstance(value, (dict, list)) else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > MAX_CONFIG_DEPTH:
+            raise InvalidError(
+                f"{what} nests more than {MAX_CONFIG_DEPTH} levels deep; send a flatter JSON object."
+            )
+        level = [
+            child
+            for item in level
+            for child in (item.values() if isinstance(item, dict) else item)
+            if isinstance(child, (dict, list))
+        ]
 
 
 def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert
 from sqlmodel import Session, col, select
 
-from .configs import merge_patch, validate_config
+from .configs import check_depth, merge_patch, validate_config
 from .errors import ConflictError, InvalidError, NotFoundError
 from .models import (
     OP_STATUSES,
@@ -179,6 +179,7 @@ def request_clone_modify(
     """
     if not isinstance(config_patch, dict):
         raise InvalidError("The clone's config must be a JSON object.")
+    check_depth(config_patch, "The clone's config")
     if not isinstance(warm_start, bool):
         raise InvalidError("warm_start must be true or false.")
     parent, experiment = _load_run_for(session, "CLONE_MODIFY", run_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from rfconsole.db import ConflictError, InvalidError, NotFoundError, experiments, ic_ops, runs
+from rfconsole.db import ConflictError, InvalidError, NotFoundError, configs, experiments, ic_ops, runs
 
 STATUSES = ["NEW", "ONGOING", "COMPLETED", "STOPPED", "FAILED", "KILLED"]
 ALLOWED = {
@@ -170,3 +170,16 @@ def test_clone_history_is_found_from_the_clone_too(store, seed):
     op = _request(store, "CLONE_MODIFY", parent, config_patch={"lr": 0.2})
     with store.read() as session:
         assert [o.ic_id for o in ic_ops.list_ops(session, run_id=op.new_run_id)] == [op.ic_id]
+
+
+def test_clone_config_nested_too_deep_is_refused(store, seed):
+    parent = seed.run("ONGOING")
+    deep: dict = {"leaf": 1}
+    for _ in range(configs.MAX_CONFIG_DEPTH):
+        deep = {"a": deep}
+    with pytest.raises(InvalidError, match="nests more than 64 levels deep"):
+        _request(store, "CLONE_MODIFY", parent, config_patch=deep)
+    just_deep_enough = deep["a"]
+    _request(store, "CLONE_MODIFY", parent, config_patch=just_deep_enough)
+    with store.read() as session:
+        assert runs.count_runs(session) == 2

@@ -116,6 +116,16 @@ def test_clone_modify_refusals(client: FlaskClient, seeded: Seeded, body: dict, 
     assert needle in response.get_json()["error"]
 
 
+def test_clone_config_nested_too_deep_is_400_and_the_history_still_reads(
+        client: FlaskClient, seeded: Seeded) -> None:
+    # Within orjson's nesting limit, but past what recursive code can walk.
+    body = f'{{"run_id": {seeded.ongoing}, "config": ' + '{"a": ' * 900 + "1" + "}" * 901
+    response = client.post("/dispatcher/clone-modify-run", data=body)
+    assert response.status_code == 400
+    assert "nests more than 64 levels deep" in response.get_json()["error"]
+    assert client.get("/dispatcher/get-ic-ops").status_code == 200
+
+
 def test_warm_clone_without_checkpoint_is_409(client: FlaskClient, seeded: Seeded) -> None:
     response = _post(client, "clone-modify-run", run_id=seeded.new, config={"learning_rate": 1.0},
                      warm_start=True)
