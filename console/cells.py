@@ -21,7 +21,20 @@ OP_STATUS_STYLES = {
     "FAILED": "bold red",
 }
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
+ZERO_WIDTH_SPACE = "\u200b"
 BAR_WIDTH = 10
+
+
+def literal(text: str) -> str:
+    """`text` for a place in a Textual markup string, shown exactly as typed.
+
+    Every "[" gets a backslash: the escape() of rich and of Textual only escapes
+    what looks like a whole tag, so "[(" or "[b" were left as they were and
+    swallowed the closing tag after them. A trailing backslash would escape
+    the tag that follows it, so an invisible zero-width space keeps them apart.
+    """
+    text = text.replace("[", "\\[")
+    return text + ZERO_WIDTH_SPACE if text.endswith("\\") else text
 
 
 class SortableCell:

@@ -8,7 +8,6 @@ from typing import Any
 from rfconsole.db.configs import flatten, merge_patch, validate_config
 from rfconsole.db.errors import StoreError
 from rfconsole.db.models import RunRead
-from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -17,7 +16,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Label, Static, Switch, TextArea
 
-from .cells import format_number
+from .cells import format_number, literal
 from .ops import OpOutcome, request_ops
 
 
@@ -64,12 +63,12 @@ def describe_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     lines = []
     for key in sorted(set(before) | set(after)):
         if key not in after:
-            lines.append(f"[red]- {escape(key)}: {escape(format_number(before[key]))}[/]")
+            lines.append(f"[red]- {literal(key)}: {literal(format_number(before[key]))}[/]")
         elif key not in before:
-            lines.append(f"[green]+ {escape(key)}: {escape(format_number(after[key]))}[/]")
+            lines.append(f"[green]+ {literal(key)}: {literal(format_number(after[key]))}[/]")
         elif before[key] != after[key]:
-            lines.append(f"[yellow]~ {escape(key)}: {escape(format_number(before[key]))} → "
-                         f"{escape(format_number(after[key]))}[/]")
+            lines.append(f"[yellow]~ {literal(key)}: {literal(format_number(before[key]))} → "
+                         f"{literal(format_number(after[key]))}[/]")
     return lines
 
 
@@ -164,7 +163,7 @@ class CloneScreen(ModalScreen[list[OpOutcome] | None]):
 
     def _show_error(self, error: str | None) -> None:
         box = self.query_one("#clone-error", Static)
-        box.update(f"[b red]✗[/] {escape(error)}" if error else "")
+        box.update(f"[b red]✗[/] {literal(error)}" if error else "")
         box.set_class(bool(error), "has-error")
         self.query_one("#clone-submit", Button).disabled = bool(error)
 

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 from rfconsole.db.models import MetricPoint
-from rich.markup import escape
 from rich.syntax import Syntax
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -14,7 +13,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, Header, Label, Static
 from textual_plotext import PlotextPlot
 
-from .cells import STATUS_STYLES, format_number, progress_bar
+from .cells import STATUS_STYLES, format_number, literal, progress_bar
 from .data import RunDetail, read_run_detail
 from .ops_table import OpsTable
 from .polling import PollingScreen
@@ -32,14 +31,14 @@ def lineage_text(detail: RunDetail) -> str:
     lines = ["[b]Lineage[/b]"]
     if detail.parent is not None:
         start = "warm start from its checkpoint" if run.warm_start else "cold start"
-        lines.append(f"  parent: run {detail.parent.run_id} ({escape(detail.parent.run_name)}, "
+        lines.append(f"  parent: run {detail.parent.run_id} ({literal(detail.parent.run_name)}, "
                      f"{detail.parent.status}), {start}")
     else:
         lines.append(f"  source: {run.source} (an original config of the experiment)")
     if detail.clones:
         for clone in detail.clones:
             start = "warm" if clone.warm_start else "cold"
-            lines.append(f"  clone: run {clone.run_id} ({escape(clone.run_name)}, {clone.status}, "
+            lines.append(f"  clone: run {clone.run_id} ({literal(clone.run_name)}, {clone.status}, "
                          f"{start})")
     else:
         lines.append("  no clones")
@@ -50,17 +49,17 @@ def summary_text(detail: RunDetail) -> str:
     run = detail.run
     style = STATUS_STYLES.get(run.status, "")
     lines = [
-        f"[b]{escape(run.run_name)}[/b] (id {run.run_id}) [{style}]{run.status}[/]",
+        f"[b]{literal(run.run_name)}[/b] (id {run.run_id}) [{style}]{run.status}[/]",
         f"progress {progress_bar(run.progress)}  epoch {run.current_epoch}/{run.num_epochs}  "
         f"chunk {run.current_chunk}/{run.num_chunks}  steps {run.completed_steps}",
     ]
     if run.metrics:
-        lines.append("  ".join(f"{escape(name)} [b]{escape(format_number(value))}[/b]"
+        lines.append("  ".join(f"{literal(name)} [b]{literal(format_number(value))}[/b]"
                                for name, value in sorted(run.metrics.items())))
     if run.error:
-        lines.append(f"[red]error: {escape(run.error)}[/]")
+        lines.append(f"[red]error: {literal(run.error)}[/]")
     if run.ended_by:
-        lines.append(f"ended by {escape(run.ended_by)}")
+        lines.append(f"ended by {literal(run.ended_by)}")
     return "\n".join(lines)
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from rfconsole.db import experiment_log
 from rfconsole.db.models import ExperimentRead
-from rich.markup import escape
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Header, Input, RichLog, Static
 
+from .cells import literal
 from .polling import PollingScreen
 
 LINES_SHOWN = 2000
@@ -105,7 +105,7 @@ class LogsScreen(PollingScreen):
         parts = [f"[b]{'following' if self.follow else 'not following'}[/b] (f)",
                  "IC ops only (i)" if self.ic_only else "all components (i: IC ops only)"]
         if self.search:
-            parts.append(f"search: [b]{escape(self.search)}[/b]")
+            parts.append(f"search: [b]{literal(self.search)}[/b]")
         if shown is not None:
             parts.append(f"{shown} lines")
         self.query_one("#logs-status", Static).update(" · ".join(parts))

@@ -7,14 +7,13 @@ from datetime import datetime
 from typing import Any
 
 from rfconsole.db.models import RUN_STATUSES, ExperimentRead
-from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 
-from .cells import STATUS_STYLES
+from .cells import STATUS_STYLES, literal
 from .data import RunsSnapshot, read_runs_snapshot
 from .filters import FilterError, parse_filter
 from .ops_table import OpsTable
@@ -157,18 +156,18 @@ class RunsScreen(PollingScreen):
             counts = Counter(run.status for run in self.table.runs.values())
             summary = "  ".join(f"[{STATUS_STYLES[s]}]{counts[s]} {s}[/]"
                                 for s in RUN_STATUSES if counts[s])
-            parts.append(f"[b]{escape(self.experiment.name)}[/b] ({self.experiment.status})  "
+            parts.append(f"[b]{literal(self.experiment.name)}[/b] ({self.experiment.status})  "
                          f"{summary or 'no runs yet'}")
             if self.table.marked:
                 parts.append(f"[b yellow]{len(self.table.marked)} marked[/]")
             if self.table.run_filter.text:
-                parts.append(f"filter: [b]{escape(self.table.run_filter.text)}[/b] "
+                parts.append(f"filter: [b]{literal(self.table.run_filter.text)}[/b] "
                              f"({self.table.row_count} shown)")
         parts.append("[b yellow]paused[/]" if app.refresh_paused else f"every {app.refresh_interval:g}s")
         if app.readonly:
             parts.append("[b]read-only[/b]")
         if self.load_error:
-            parts.append(f"[red]{escape(self.load_error)}[/]")
+            parts.append(f"[red]{literal(self.load_error)}[/]")
         self.query_one("#status-line", Static).update(" · ".join(parts))
         self.sub_title = app.dispatcher_status
 
@@ -235,7 +234,7 @@ class RunsScreen(PollingScreen):
         try:
             run_filter = parse_filter(event.value)
         except FilterError as exc:
-            error.update(f"[red]{escape(str(exc))}[/]")
+            error.update(f"[red]{literal(str(exc))}[/]")
             error.display = True
             return
         error.display = False

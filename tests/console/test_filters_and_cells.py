@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
-from rfconsole.console.cells import format_number, progress_bar, sort_key, sparkline
+from rfconsole.console.cells import format_number, literal, progress_bar, sort_key, sparkline
 from rfconsole.console.clone_screen import describe_diff, merge_patch_between, parse_config
 from rfconsole.console.filters import FilterError, parse_filter
 from rfconsole.console.runs_table import differing_config_keys, metric_columns
@@ -152,3 +152,12 @@ def test_sparkline_data_is_the_newest_points_in_step_order(store: Any, seeded: A
         values = recent_values(session, [run_id, seeded.run_ids[0]], "val_loss", points=5)
     assert values[run_id] == [0.96, 0.97, 0.98, 0.99, 1.0]
     assert len(values[seeded.run_ids[0]]) == 5
+
+
+@pytest.mark.parametrize("typed", ["[(", "[b", "lr [", "[red]x[/red]", "a\\", "\\[b]", "x\\y"])
+def test_literal_text_keeps_the_markup_around_it_intact(typed: str) -> None:
+    from textual.content import Content
+
+    shown = Content.from_markup(f"[b]{literal(typed)}[/b] after")
+    assert shown.plain.replace("\u200b", "") == f"{typed} after"
+    assert "[/b]" not in shown.plain

@@ -303,3 +303,21 @@ async def test_brackets_in_names_and_configs_are_shown_as_typed(store: Store, tm
         editor.text = editor.text.replace('"[red]x"', '"[b]y"')
         await pilot.pause()
         assert "[b]y" in str(app.screen.query_one("#clone-diff").render())
+
+
+async def test_a_typed_bracket_does_not_break_the_status_lines(store: Store, seeded: Any,
+                                                               kit: Any) -> None:
+    app = kit.console_app(store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await kit.wait_for_data(pilot)
+        await pilot.press("slash", *"[(", "enter")
+        await pilot.pause()
+        status = str(app.runs_screen.query_one("#status-line").render())
+        assert "filter: [( (0 shown)" in status
+        await pilot.press("escape", "l")
+        await kit.wait_until(pilot, lambda: isinstance(app.screen, LogsScreen)
+                             and app.screen.refresh_count >= 1, what="the log")
+        await pilot.press("slash", *"[b", "enter")
+        await pilot.pause()
+        status = str(app.screen.query_one("#logs-status").render())
+        assert "search: [b · 0 lines" in status
