@@ -18,9 +18,10 @@ from typing import Any
 from platformdirs import user_data_dir
 from sqlalchemy import Engine, event, inspect
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlmodel import Session, SQLModel, create_engine
 
-from .errors import InvalidError, SchemaVersionError
+from .errors import InvalidError, SchemaVersionError, StoreError
 from .models import SCHEMA_VERSION, Meta
 
 BUSY_TIMEOUT_MS = 30_000
@@ -79,9 +80,23 @@ def make_engine(url: str | None = None, *, create: bool = True) -> Engine:
 
     On SQLite the parent folder is made, every connection gets WAL,
     synchronous=NORMAL, foreign keys and a busy timeout, and the schema version
-    is checked. Raises SchemaVersionError for a database of another version.
+    is checked. Raises SchemaVersionError for a database of another version, and
+    StoreError with one sentence for anything else that stops it opening (a
+    missing driver, a file that is not a database, a folder that cannot be made).
     """
     url = resolve_db_url(url) if url is None or "://" not in url else url
+    try:
+        return _open_engine(url, create)
+    except StoreError:
+        raise
+    except (OSError, ImportError, SQLAlchemyError) as exc:
+        raise StoreError(
+            f"Cannot open the database at {_describe_url(url)}: {_reason(exc)}; "
+            f"check --db or RFCONSOLE_DB."
+        ) from exc
+
+
+def _open_engine(url: str, create: bool) -> Engine:
     path = sqlite_file(url)
     if path is not None:
         if create:
@@ -102,6 +117,24 @@ def make_engine(url: str | None = None, *, create: bool = True) -> Engine:
         engine.dispose()
         raise
     return engine
+
+
+def _describe_url(url: str) -> str:
+    try:
+        path = sqlite_file(url)
+        return str(path) if path is not None else make_url(url).render_as_string(hide_password=True)
+    except SQLAlchemyError:
+        return "the given URL"  # unparseable: never echo it, it may hold a password
+
+
+def _reason(exc: BaseException) -> str:
+    """The driver's own words, without SQLAlchemy's wrapping and links."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        exc = exc.orig
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = str(exc).strip()
+    return text.splitlines()[0].rstrip(".") if text else type(exc).__name__
 
 
 def write_engine(engine: Engine) -> Engine:

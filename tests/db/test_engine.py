@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from rfconsole.db import SchemaVersionError, Store, experiments, resolve_db_url
+from rfconsole.db import SchemaVersionError, Store, StoreError, experiments, resolve_db_url
 from rfconsole.db.engine import default_db_path
 from sqlalchemy import text
 
@@ -50,6 +50,22 @@ def test_a_foreign_database_is_refused(db_path):
         conn.execute("CREATE TABLE runs (id INTEGER)")
     with pytest.raises(SchemaVersionError, match="was not made by rfconsole"):
         Store.open(str(db_path))
+
+
+def test_a_database_that_cannot_be_opened_is_one_sentence(tmp_path):
+    not_a_database = tmp_path / "notes.txt"
+    not_a_database.write_text("hello, this is not SQLite\n" * 100)
+    cases = [
+        (str(not_a_database), f"at {not_a_database}: file is not a database"),
+        ("nosuchdialect://host/db", "at nosuchdialect://host/db: Can't load plugin"),
+        (str(not_a_database / "sub" / "x.db"), "x.db: Not a directory"),
+    ]
+    for db, needle in cases:
+        with pytest.raises(StoreError) as refused:
+            Store.open(db)
+        assert needle in refused.value.message
+        assert refused.value.message.endswith("; check --db or RFCONSOLE_DB.")
+        assert "\n" not in refused.value.message
 
 
 def test_reopening_keeps_the_data(db_path):

@@ -50,6 +50,17 @@ def test_serve_refuses_exposed_bind_without_token(db_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_serve_on_a_file_that_is_not_a_database_is_one_line(tmp_path: Path) -> None:
+    not_a_database = tmp_path / "notes.txt"
+    not_a_database.write_text("hello, this is not SQLite\n" * 100)
+    result = subprocess.run([*SERVE, "--db", str(not_a_database), "--port", "0"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert "file is not a database" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_serve_port_in_use_is_one_line(db_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
