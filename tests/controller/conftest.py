@@ -119,6 +119,16 @@ def losses(store: Store, run_id: int) -> list[float]:
     return [point.value for point in history.get("loss", [])]
 
 
+def wait_for(condition: Callable[[], Any], timeout: float = 10.0) -> bool:
+    """Poll `condition` until it is true (True) or `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return False
+
+
 @pytest.fixture
 def trainer() -> CountingTrainer:
     return CountingTrainer()
@@ -156,4 +166,4 @@ def kit() -> Any:
 
     return types.SimpleNamespace(
         CountingTrainer=CountingTrainer, Recorder=Recorder, request=request, run_of=run_of,
-        op_of=op_of, losses=losses, run_in_thread=run_in_thread)
+        op_of=op_of, losses=losses, run_in_thread=run_in_thread, wait_for=wait_for)

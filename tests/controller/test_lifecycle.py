@@ -15,15 +15,6 @@ from rfconsole.controller.live import ENDED_BY_CANCEL
 from rfconsole.db import ConflictError, Store, experiment_log, experiments, ic_ops, metrics, runs
 
 
-def _wait_for(condition, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return False
-
-
 def test_two_workers_train_two_runs_at_once_and_still_apply_ops(store, make_controller, kit):
     trainer = kit.CountingTrainer(seconds=0.15)
     trainer.hooks[(1, 1)] = lambda: kit.request(store, "DELETE", 3)
@@ -140,14 +131,14 @@ CHILD = textwrap.dedent(
 )
 
 
-def test_recovery_after_sigkill_applies_every_pending_op_once(tmp_path, db_path):
+def test_recovery_after_sigkill_applies_every_pending_op_once(tmp_path, db_path, kit):
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     marker = tmp_path / "stalled"
     child = subprocess.Popen([sys.executable, str(script), str(db_path)],
                              env={**os.environ, "STALL": str(marker), "POLL": "300"})
     try:
-        assert _wait_for(marker.exists, timeout=60), "the child never reached the stalled chunk"
+        assert kit.wait_for(marker.exists, timeout=60), "the child never reached the stalled chunk"
         store = Store.open(str(db_path))
         with store.write() as session:
             delete = ic_ops.request_delete(session, run_id=3, origin="test")
@@ -169,7 +160,7 @@ def test_recovery_after_sigkill_applies_every_pending_op_once(tmp_path, db_path)
 
     restart = subprocess.Popen([sys.executable, str(script), str(db_path)])
     try:
-        stopped = _wait_for(lambda: _status(store, 1) == "STOPPED", timeout=60)
+        stopped = kit.wait_for(lambda: _status(store, 1) == "STOPPED", timeout=60)
         assert stopped, "the restarted controller did not apply the pending stop"
         with store.write() as session:
             ic_ops.request_resume(session, run_id=1, origin="test")
@@ -219,7 +210,7 @@ def test_a_second_controller_on_a_running_experiment_is_refused(store, make_cont
     trainer = kit.CountingTrainer(seconds=0.05)
     first = make_controller(trainer=trainer, num_chunks=50)
     thread = kit.run_in_thread(first)
-    assert _wait_for(lambda: trainer.calls)
+    assert kit.wait_for(lambda: trainer.calls, timeout=20)
     second = make_controller(trainer=trainer)
     with pytest.raises(ConflictError, match="already being run by process"):
         second.run()

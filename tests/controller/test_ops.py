@@ -149,7 +149,7 @@ def test_only_stopped_runs_wait_then_a_resume_completes(store, make_controller, 
     trainer.hooks[(1, 1)] = lambda: kit.request(store, "STOP", 1)
     controller = make_controller([{"lr": 0.5}])
     thread = kit.run_in_thread(controller)
-    waited = _wait_for(lambda: events.EXPERIMENT_WAITING in recorder.kinds())
+    waited = kit.wait_for(lambda: events.EXPERIMENT_WAITING in recorder.kinds())
     assert waited, "the controller never said it was waiting"
     thread.join(0.3)
     assert thread.is_alive()  # waiting, not ended
@@ -177,17 +177,6 @@ def test_every_op_and_run_event_is_in_the_experiment_log(store, make_controller,
     assert " | exp | controller | INFO | Started run 1 " in text
     assert " | exp | controller | INFO | Run 1 completed: " in text
     assert lines[-1].endswith("| exp | controller | INFO | Experiment 'exp' completed (2 runs).")
-
-
-def _wait_for(condition, timeout: float = 10.0) -> bool:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def test_a_run_deleted_before_its_first_chunk_is_never_started(store, make_controller, kit):
