@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 
 from rfconsole.db import Store, ic_ops
 
@@ -56,6 +55,3 @@ class InterruptWatch:
         with self._store.read() as session:
             pending = ic_ops.list_pending(session, experiment_id=self._experiment_id)
         self._pending = frozenset(op.run_id for op in pending if op.operation in INTERRUPTING_OPS)
-
-    def bind(self, run_id: int) -> Callable[[], bool]:
-        return lambda: self.should_stop(run_id)
