@@ -76,6 +76,11 @@ class DispatcherServer:
     def start(self) -> None:
         if self._thread is not None:
             raise ServerStartError("This dispatcher server is already started.")
+        # Waitress would take a port past 65535 modulo 65536 and serve on another port.
+        if isinstance(self.port, bool) or not isinstance(self.port, int) or not 0 <= self.port <= 65535:
+            raise ServerStartError(
+                f"Cannot serve on port {self.port!r}; pick a port from 0 to 65535 (0: any free one)."
+            )
         workers = _Workers(self.name)
         channels: dict[int, Any] = {}
         try:
@@ -92,7 +97,9 @@ class DispatcherServer:
                 channel.close()
             if isinstance(exc, OSError):
                 raise ServerStartError(_bind_failure(self.host, self.port, exc)) from None
-            raise ServerStartError(f"Cannot serve on {self.host}:{self.port}: {exc}.") from None
+            raise ServerStartError(
+                f"Cannot serve on {self.host}:{self.port}: {str(exc).rstrip('.')}; check --host."
+            ) from None
         # Waitress starts the worker threads only for a pool it made itself.
         workers.set_thread_count(self.threads)
         self._server, self._workers = server, workers

@@ -123,6 +123,25 @@ def test_unknown_host_is_a_one_sentence_error(store: Store) -> None:
         server.start()
 
 
+@pytest.mark.parametrize("port", [65536, 70000, -1])
+def test_port_out_of_range_is_refused_not_wrapped(store: Store, port: int) -> None:
+    server = DispatcherServer(create_app(store), port=port)
+    with pytest.raises(ServerStartError) as caught:
+        server.start()
+    assert caught.value.message == (
+        f"Cannot serve on port {port}; pick a port from 0 to 65535 (0: any free one).")
+    assert not server.running
+
+
+def test_invalid_host_message_is_one_sentence(store: Store) -> None:
+    server = DispatcherServer(create_app(store), host="bad host!", port=0)
+    with pytest.raises(ServerStartError) as caught:
+        server.start()
+    assert caught.value.message.startswith("Cannot serve on bad host!:0: ")
+    assert ".." not in caught.value.message
+    assert caught.value.message.endswith("; check --host.")
+
+
 def test_context_manager(store: Store) -> None:
     with DispatcherServer(create_app(store), port=0) as server:
         status, _, body = _request(server.url, "GET", "/dispatcher/health-check")
