@@ -32,14 +32,20 @@ def format_line(experiment: str, component: str, level: str, message: str,
 
 
 def append(experiment_path: str | os.PathLike[str], experiment: str, component: str,
-           level: str, message: str) -> None:
-    """Append one event line; creates the logs folder when needed."""
-    path = log_file(experiment_path)
+           level: str, message: str) -> str:
+    """Append one event line (returned); creates the logs folder when needed."""
+    line = format_line(experiment, component, level, message)
+    append_line(log_file(experiment_path), line)
+    return line
+
+
+def append_line(path: str | os.PathLike[str], line: str) -> None:
+    """Append one whole line to `path` with a single O_APPEND write (creating its folder)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = (format_line(experiment, component, level, message) + "\n").encode("utf-8")
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, data)
+        os.write(fd, (line + "\n").encode("utf-8"))
     finally:
         os.close(fd)
 

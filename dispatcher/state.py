@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -61,16 +59,8 @@ class DispatcherState:
             return
         name, path = where
         try:
-            experiment_log.append(path, name, self.log_component, level, message)
-            line = experiment_log.format_line(name, self.log_component, level, message,
-                                              datetime.now(timezone.utc))
-            # Whole lines with O_APPEND, like the experiment log: writers never interleave.
-            fd = os.open(Path(path) / experiment_log.LOG_FOLDER / DISPATCHER_LOG,
-                         os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                os.write(fd, (line + "\n").encode("utf-8"))
-            finally:
-                os.close(fd)
+            line = experiment_log.append(path, name, self.log_component, level, message)
+            experiment_log.append_line(Path(path) / experiment_log.LOG_FOLDER / DISPATCHER_LOG, line)
         except OSError as exc:
             logger.warning("Cannot write the log of experiment %s: %s", name, exc)
 

@@ -27,3 +27,12 @@ def test_append_and_tail(tmp_path):
 
 def test_missing_log_is_empty(tmp_path):
     assert experiment_log.tail(tmp_path / "nothing.log", 10) == []
+
+
+def test_append_returns_the_line_it_wrote_and_append_line_copies_it(tmp_path):
+    line = experiment_log.append(tmp_path, "exp", "dispatcher", "info", "two\nlines")
+    assert line.endswith(" | exp | dispatcher | INFO | two lines")
+    copy = tmp_path / "logs" / "dispatcher.log"
+    experiment_log.append_line(copy, line)
+    assert experiment_log.tail(experiment_log.log_file(tmp_path)) == [line]
+    assert copy.read_text() == line + "\n"
