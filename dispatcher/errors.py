@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 import orjson
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 from rfconsole.db.errors import StoreError
 from werkzeug.exceptions import HTTPException
 
@@ -42,10 +42,21 @@ def _http_message(exc: HTTPException) -> str:
         use = " or ".join(allowed) if allowed else "another method"
         return f"{request.path} does not accept {request.method}; use {use}."
     if code == 413:
-        return "The request body is larger than 1 MiB; send a smaller body."
+        limit = _size_text(current_app.config.get("MAX_CONTENT_LENGTH"))
+        return f"The request body is larger than {limit}; send a smaller body."
     if code == 400:
         return "The request is malformed; send a JSON body as the API describes."
     return f"The request failed: {exc.name}."
+
+
+def _size_text(size: int | None) -> str:
+    """1048576 -> "1 MiB", 2048 -> "2 KiB", 1000 -> "1000 bytes" (None: the server's limit)."""
+    if not size:
+        return "the server's limit"
+    for unit, factor in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if size % factor == 0:
+            return f"{size // factor} {unit}"
+    return f"{size} bytes"
 
 
 def register_error_handlers(app: Flask) -> None:

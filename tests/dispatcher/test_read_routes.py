@@ -7,6 +7,7 @@ import json
 import pytest
 from flask.testing import FlaskClient
 from rfconsole.db import Store, experiments, runs
+from rfconsole.dispatcher import create_app
 
 from .conftest import Seeded
 
@@ -171,6 +172,14 @@ def test_oversized_body_is_413_json(client: FlaskClient, seeded: Seeded, route: 
     response = client.post(f"/dispatcher/{route}", data=big, content_type="application/json")
     assert response.status_code == 413
     assert response.get_json() == {"error": "The request body is larger than 1 MiB; send a smaller body."}
+
+
+def test_413_names_the_limit_the_app_was_given(store: Store, seeded: Seeded) -> None:
+    client = create_app(store, max_content_length=64 * 1024).test_client()
+    big = json.dumps({"run_id": 1, "padding": "x" * (64 * 1024)})
+    response = client.post("/dispatcher/get-run", data=big, content_type="application/json")
+    assert response.status_code == 413
+    assert response.get_json() == {"error": "The request body is larger than 64 KiB; send a smaller body."}
 
 
 def test_get_run_metrics(client: FlaskClient, seeded: Seeded) -> None:
