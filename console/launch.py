@@ -114,7 +114,7 @@ class ControllerThread:
 
 def run_demo_console(args: argparse.Namespace) -> int:
     """The demo experiment's controller in the background and the console on it."""
-    from rfconsole.controller.demo import make_demo_controller
+    from rfconsole.controller.demo import make_demo_controller, resume_command
 
     try:
         store = open_store(args.db)
@@ -144,9 +144,9 @@ def run_demo_console(args: argparse.Namespace) -> int:
                          f"{CONTROLLER_JOIN_SECONDS} s of quitting.")
         with store.read() as session:
             status = experiments.get_experiment(session, controller.experiment_id).status
-        hint = (f"; resume it with 'rfconsole demo --experiment {name}'"
-                if status == "cancelled" else "")
-        print(f"Experiment {name!r} is {status}{hint}.")
+        hint = (f"; resume it with {resume_command(name, args.db)}"
+                if status == "cancelled" else ".")
+        print(f"Experiment {name!r} is {status}{hint}")
         return 0
     finally:
         store.close()

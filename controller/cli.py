@@ -20,7 +20,7 @@ from typing import TextIO
 
 from rfconsole.db import Store, StoreError, experiment_log
 
-from .demo import make_demo_controller
+from .demo import make_demo_controller, resume_command
 from .events import ControllerEvent
 from .runner import Controller
 
@@ -79,7 +79,7 @@ def run_demo_headless(args: argparse.Namespace, out: TextIO | None = None) -> in
         store.close()
     if experiment.status == "cancelled":
         say(f"Experiment {experiment.name!r} cancelled; resume it with "
-            f"'rfconsole demo --headless --experiment {experiment.name}'.")
+            f"{resume_command(experiment.name, args.db, headless=True)}")
         return EXIT_INTERRUPTED
     return 0 if experiment.status == "completed" else EXIT_FAILED
 

@@ -10,6 +10,8 @@ on from the parent's), a cold one starts from fresh weights.
 
 from __future__ import annotations
 
+import os
+import shlex
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -218,6 +220,19 @@ def fresh_demo_name(store: Store) -> str:
     while name in taken:
         name, suffix = f"{base}-{suffix}", suffix + 1
     return name
+
+
+def resume_command(experiment: str, db: str | None, *, headless: bool = False) -> str:
+    """The command that resumes the demo experiment, on the same database, ready to paste.
+
+    Without --db the default database would be used, where the name starts a new
+    experiment; a database given by RFCONSOLE_DB is left to the environment, so
+    that a URL's password is not printed.
+    """
+    words = ["rfconsole", "demo"] + (["--headless"] if headless else [])
+    if db and db != os.environ.get("RFCONSOLE_DB"):
+        words += ["--db", db]
+    return shlex.join(words + ["--experiment", experiment])
 
 
 def make_demo_controller(

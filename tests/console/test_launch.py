@@ -173,6 +173,7 @@ def test_demo_in_tmux_stop_a_run_with_the_keyboard_and_quit(tmp_path: Path) -> N
         screen = tmux.screen()
         assert "Traceback" not in screen
         assert "is cancelled; resume it with" in screen.replace("\n", "")
+        assert f"--db {db} --experiment" in screen.replace("\n", "")
     finally:
         tmux.kill()
     store = Store.open(str(db))

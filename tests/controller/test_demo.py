@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from rfconsole.controller.demo import (
     DemoTrainer,
     demo_configs,
     make_demo_controller,
+    resume_command,
 )
 from rfconsole.controller.live import ENDED_BY_CANCEL
 from rfconsole.db import Store, configs, experiments, ic_ops, metrics, runs
@@ -135,6 +137,7 @@ def test_ctrl_c_ends_the_headless_demo_cleanly_and_it_resumes(tmp_path, db_path)
     assert "Traceback" not in err
     assert "cancelled" in out
     assert "--experiment interrupted" in out
+    assert f"rfconsole demo --headless --db {shlex.quote(str(db_path))} --experiment interrupted" in out
     store = Store.open(str(db_path))
     with store.read() as session:
         experiment = experiments.get_experiment_by_name(session, "interrupted")
@@ -197,3 +200,12 @@ def test_headless_on_a_completed_experiment_is_one_line(db_path, capsys):
     err = capsys.readouterr().err
     assert err == ("rfconsole: Experiment 'once' has already completed; "
                    "start a new one under another name.\n")
+
+
+def test_the_resume_command_names_the_database_it_ran_on(monkeypatch):
+    monkeypatch.delenv("RFCONSOLE_DB", raising=False)
+    assert resume_command("my sweep", "/tmp/a b.db") == (
+        "rfconsole demo --db '/tmp/a b.db' --experiment 'my sweep'")
+    assert resume_command("x", None, headless=True) == "rfconsole demo --headless --experiment x"
+    monkeypatch.setenv("RFCONSOLE_DB", "postgresql://u:secret@h/db")
+    assert resume_command("x", "postgresql://u:secret@h/db") == "rfconsole demo --experiment x"
