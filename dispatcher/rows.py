@@ -9,7 +9,6 @@ JSON columns are fetched as their stored text and embedded as-is (an
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -47,25 +46,17 @@ RUN_COLUMNS = (
 )
 
 
-def _finite(value: Any) -> Any:
-    """JSON has no NaN or Infinity: they become null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
-
-
 def _json_text(stored: Any) -> str:
-    """The column's JSON text, with any NaN/Infinity (Python's json writes them) made null."""
+    """The column's JSON text, with any NaN/Infinity (Python's json writes them) made null.
+
+    orjson.dumps writes NaN and Infinity as null, so re-encoding is all it takes.
+    """
     if stored is None:
         return "{}"
     if not isinstance(stored, str):  # a driver that decodes JSON itself
-        return orjson.dumps(_finite(stored)).decode()
+        return orjson.dumps(stored).decode()
     if "NaN" in stored or "Infinity" in stored:
-        return orjson.dumps(_finite(json.loads(stored))).decode()
+        return orjson.dumps(json.loads(stored)).decode()
     return stored
 
 
@@ -181,7 +172,7 @@ def experiment_dict(experiment: Any) -> dict[str, Any]:
         "experiment_id": experiment.id,
         "experiment_name": experiment.name,
         "status": experiment.status,
-        "config": _finite(experiment.config),
+        "config": experiment.config,
         "config_schema": experiment.config_schema,
         "num_chunks": experiment.num_chunks,
         "num_epochs": experiment.num_epochs,
@@ -198,7 +189,7 @@ def op_dict(op: Any) -> dict[str, Any]:
         "run_id": op.run_id,
         "experiment_id": op.experiment_id,
         "operation": op.operation,
-        "config_leaf": _finite(op.config_leaf),
+        "config_leaf": op.config_leaf,
         "warm_start": op.warm_start,
         "status": op.status,
         "error": op.error,

@@ -6,7 +6,7 @@ import json
 
 import pytest
 from flask.testing import FlaskClient
-from rfconsole.db import Store, experiments, runs
+from rfconsole.db import Store, experiments, ic_ops, runs
 from rfconsole.dispatcher import create_app
 
 from .conftest import Seeded
@@ -138,6 +138,30 @@ def test_get_run_reads_json_whatever_the_content_type(client: FlaskClient, seede
                            content_type="text/plain")
     assert response.status_code == 200
     assert response.get_json()["status"] == "STOPPED"
+
+
+def test_nan_and_infinity_come_out_as_null(store: Store, tmp_path) -> None:
+    nan, inf = float("nan"), float("inf")
+    with store.write() as session:
+        experiment = experiments.create_experiment(
+            session, name="nan", experiment_path=str(tmp_path), config={"x": [nan, {"y": inf}]})
+        run = runs.create_run(session, experiment_id=experiment.id, num_chunks=1, num_epochs=1,
+                              config_leaf={"lr": 0.1, "w": -inf})
+        runs.update_run(session, run.run_id, metrics={"loss": nan})
+    client = create_app(store).test_client()
+    clone = client.post("/dispatcher/clone-modify-run",
+                        data=json.dumps({"run_id": run.run_id, "config": {"lr": 0.2}}))
+    assert clone.status_code == 200
+    with store.write() as session:  # an op config holding NaN, as a driver could hand back
+        ic_ops.request_clone_modify(session, run_id=run.run_id, config_patch={"z": nan},
+                                    origin="test")
+    listed = client.get("/dispatcher/get-all-runs").get_json()
+    assert listed[0]["config"] == {"lr": 0.1, "w": None}
+    assert json.loads(listed[0]["metrics"]) == {"loss": None}
+    assert client.get("/dispatcher/get-running-experiment").get_json()["config"] == {
+        "x": [None, {"y": None}]}
+    ops = client.get("/dispatcher/get-ic-ops").get_json()
+    assert ops[0]["config_leaf"] == {"z": None}
 
 
 def test_get_run_unknown_is_404(client: FlaskClient, seeded: Seeded) -> None:
