@@ -61,10 +61,9 @@ _PENDING_OPS = select(_OPS.c.ic_id, _OPS.c.config_leaf, _OPS.c.warm_start).where
 
 
 def _allowed_text(operation: str) -> str:
-    statuses = sorted(ALLOWED_FROM[operation])
     if operation in ("DELETE", "CLONE_MODIFY"):
-        return "any run that is not KILLED"
-    return " or ".join(statuses) + " runs"
+        return "runs that are not KILLED"
+    return " or ".join(sorted(ALLOWED_FROM[operation])) + " runs"
 
 
 def _load_run_for(session: Session, operation: str, run_id: int) -> tuple[Any, Any]:

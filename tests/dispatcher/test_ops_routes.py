@@ -37,6 +37,8 @@ def test_delete_marks_the_run_killed_at_once(client: FlaskClient, seeded: Seeded
     assert _post(client, "get-run", run_id=seeded.ongoing).get_json()["status"] == "KILLED"
     again = _post(client, "delete-run", run_id=seeded.ongoing)
     assert again.status_code == 409
+    assert again.get_json()["error"] == (
+        f"Run {seeded.ongoing} is KILLED; delete applies only to runs that are not KILLED.")
 
 
 @pytest.mark.parametrize(("route", "status", "needle"), [
