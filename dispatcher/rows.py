@@ -150,7 +150,8 @@ EXPERIMENT_SUMMARY = (EXPERIMENTS.id, EXPERIMENTS.name, EXPERIMENTS.revision,
 
 
 _NAMED_EXPERIMENT = select(*EXPERIMENT_SUMMARY).where(EXPERIMENTS.name == bindparam("wanted_name"))
-# The running experiment first (the latest of them), else the latest one: one indexed read.
+# The running experiment first (the latest of them), else the latest one, in one query
+# (a scan of the experiments table, which holds one row per experiment: few).
 _CURRENT_EXPERIMENT = (
     select(*EXPERIMENT_SUMMARY)
     .order_by((EXPERIMENTS.status == "running").desc(), EXPERIMENTS.id.desc())
