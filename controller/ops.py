@@ -32,7 +32,8 @@ class OpExecutor:
         self._received: set[int] = set()
 
     def apply_all(self, ops: list[ICOpRead]) -> None:
-        """Apply ops oldest first; ops on a run whose chunk is training wait for it."""
+        """Apply ops oldest first; ops on a run whose chunk is training wait for it, and so
+        do the later ops on that run, or on the clone of it that a waiting op would start."""
         waiting_runs: set[int] = set()
         for op in ops:
             if op.ic_id not in self._received:
@@ -43,7 +44,10 @@ class OpExecutor:
                 op.operation in ("STOP", "DELETE") and op.run_id in self.ctl.busy
             ):
                 waiting_runs.add(op.run_id)
-                self.ctl.watch.flag(op.run_id)
+                if op.new_run_id is not None:  # so do later ops on the clone it has yet to start
+                    waiting_runs.add(op.new_run_id)
+                if op.operation in ("STOP", "DELETE"):  # its own apply clears the flag
+                    self.ctl.watch.flag(op.run_id)
                 continue
             try:
                 getattr(self, f"_apply_{op.operation.lower()}")(op)

@@ -193,3 +193,28 @@ def test_a_run_deleted_before_its_first_chunk_is_never_started(store, make_contr
     run = kit.run_of(store, 2)
     assert run.status == "KILLED"  # not overwritten with ONGOING
     assert 2 not in controller.live
+
+
+def test_a_stop_of_a_clone_waits_with_the_clone_op_it_follows(store, make_controller, kit):
+    # While run 1 trains, a stop of it and a clone of it wait for the chunk; a stop of the
+    # clone, queued after them, must wait too rather than find the clone not yet started.
+    trainer = kit.CountingTrainer(seconds=0.3)
+    ops = {}
+
+    def queue() -> None:
+        ops["stop_parent"] = kit.request(store, "STOP", 1)
+        ops["clone"] = kit.request(store, "CLONE_MODIFY", 1, config_patch={"lr": 0.3})
+        ops["stop_clone"] = kit.request(store, "STOP", ops["clone"].new_run_id)
+
+    trainer.hooks[(1, 0)] = queue
+    controller = make_controller([{"lr": 0.1}], trainer=trainer)
+    thread = kit.run_in_thread(controller)
+    settled = kit.wait_for(lambda: "stop_clone" in ops and kit.op_of(
+        store, ops["stop_clone"].ic_id).status != "PENDING")
+    controller.request_end()
+    thread.join(10)
+    assert settled
+    clone_id = ops["clone"].new_run_id
+    assert [kit.op_of(store, op.ic_id).status for op in ops.values()] == ["COMPLETED"] * 3
+    assert kit.run_of(store, clone_id).status == "STOPPED"
+    assert trainer.positions(clone_id) == []
