@@ -27,6 +27,10 @@ EMPTY_STATE = (
     "This screen switches to it as soon as it starts."
 )
 OP_ACTIONS = ("stop", "resume", "delete", "clone")
+# What + and - keep the refresh interval within; the floor is --refresh's own minimum, so
+# that - never makes a shorter interval given on the command line longer.
+MIN_REFRESH_SECONDS = 0.1
+MAX_REFRESH_SECONDS = 60.0
 
 
 class RunsScreen(PollingScreen):
@@ -291,7 +295,7 @@ class RunsScreen(PollingScreen):
 
     def _set_interval(self, seconds: float) -> None:
         app: Any = self.app
-        app.refresh_interval = min(60.0, max(0.25, round(seconds, 2)))
+        app.refresh_interval = min(MAX_REFRESH_SECONDS, max(MIN_REFRESH_SECONDS, round(seconds, 2)))
         self._show_status()
 
     def action_focus_next_pane(self) -> None:

@@ -321,3 +321,16 @@ async def test_a_typed_bracket_does_not_break_the_status_lines(store: Store, see
         await pilot.pause()
         status = str(app.screen.query_one("#logs-status").render())
         assert "search: [b · 0 lines" in status
+
+
+async def test_minus_refreshes_more_often_even_below_a_quarter_second(store: Store, seeded: Any,
+                                                                     kit: Any) -> None:
+    app = kit.console_app(store, refresh=0.2)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await kit.wait_for_data(pilot)
+        await pilot.press("minus")
+        assert app.refresh_interval == 0.1
+        await pilot.press("minus")
+        assert app.refresh_interval == 0.1
+        await pilot.press("plus")
+        assert app.refresh_interval == 0.2
