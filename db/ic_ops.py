@@ -8,7 +8,6 @@ these and nothing else to queue ops; the controller claims and settles them.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import bindparam, insert
@@ -66,30 +65,28 @@ def _allowed_text(operation: str) -> str:
     return " or ".join(sorted(ALLOWED_FROM[operation])) + " runs"
 
 
-def _load_run_for(session: Session, operation: str, run_id: int) -> tuple[Any, Any]:
-    """The run (a Core row: its columns as attributes) and its experiment's name, status and
-    config schema, read with one statement: IC requests are a hot path of the dispatcher."""
+def _load_run_for(session: Session, operation: str, run_id: int) -> Any:
+    """The run as a Core row (its columns as attributes, plus `experiment_name`,
+    `experiment_status` and `experiment_config_schema`), read with one statement
+    (IC requests are a hot path of the dispatcher), once the rules allow `operation`."""
     require_write(session)
     if isinstance(run_id, bool) or not isinstance(run_id, int) or run_id < 0:
         raise InvalidError("run_id must be a non-negative whole number.")
     session.flush()  # the Core read below must see this transaction's pending ORM changes
-    row = session.connection().execute(_RUN_AND_EXPERIMENT, {"wanted_run_id": run_id}).first()
-    if row is None:
+    run = session.connection().execute(_RUN_AND_EXPERIMENT, {"wanted_run_id": run_id}).first()
+    if run is None:
         raise NotFoundError(f"There is no run with id {run_id}.")
-    run = row
-    experiment = SimpleNamespace(name=row.experiment_name, status=row.experiment_status,
-                                 config_schema=row.experiment_config_schema)
-    if experiment.status in _CLOSED_EXPERIMENT:
+    if run.experiment_status in _CLOSED_EXPERIMENT:
         raise ConflictError(
-            f"Run {run_id} belongs to experiment {experiment.name!r}, which has "
-            f"{experiment.status}; IC ops apply only to a running or cancelled experiment."
+            f"Run {run_id} belongs to experiment {run.experiment_name!r}, which has "
+            f"{run.experiment_status}; IC ops apply only to a running or cancelled experiment."
         )
     if run.status not in ALLOWED_FROM[operation]:
         raise ConflictError(
             f"Run {run_id} is {run.status}; {_VERB[operation]} applies only to "
             f"{_allowed_text(operation)}."
         )
-    return run, experiment
+    return run
 
 
 def _refuse_duplicate(
@@ -143,20 +140,20 @@ def _insert(
 
 
 def request_stop(session: Session, *, run_id: int, origin: str) -> ICOpRead:
-    run, _ = _load_run_for(session, "STOP", run_id)
+    run = _load_run_for(session, "STOP", run_id)
     _refuse_duplicate(session, "STOP", run_id)
     return _insert(session, run=run, operation="STOP", origin=origin)
 
 
 def request_resume(session: Session, *, run_id: int, origin: str) -> ICOpRead:
-    run, _ = _load_run_for(session, "RESUME", run_id)
+    run = _load_run_for(session, "RESUME", run_id)
     _refuse_duplicate(session, "RESUME", run_id)
     return _insert(session, run=run, operation="RESUME", origin=origin)
 
 
 def request_delete(session: Session, *, run_id: int, origin: str) -> ICOpRead:
     """Mark the run KILLED at once (as RapidFire does) and queue the op for the controller."""
-    run, _ = _load_run_for(session, "DELETE", run_id)
+    run = _load_run_for(session, "DELETE", run_id)
     _refuse_duplicate(session, "DELETE", run_id)
     update_run(session, run_id, status="KILLED", ended_by=origin or "user")
     return _insert(session, run=run, operation="DELETE", origin=origin)
@@ -181,7 +178,7 @@ def request_clone_modify(
     check_depth(config_patch, "The clone's config")
     if not isinstance(warm_start, bool):
         raise InvalidError("warm_start must be true or false.")
-    parent, experiment = _load_run_for(session, "CLONE_MODIFY", run_id)
+    parent = _load_run_for(session, "CLONE_MODIFY", run_id)
     _refuse_duplicate(session, "CLONE_MODIFY", run_id, config_patch, warm_start)
     if warm_start and not parent.checkpoint_path:
         raise ConflictError(
@@ -189,7 +186,7 @@ def request_clone_modify(
             f"wait until it has trained a chunk or clone it without warm start."
         )
     config = merge_patch(parent.config_leaf, config_patch)
-    validate_config(config, experiment.config_schema)
+    validate_config(config, parent.experiment_config_schema)
     clone = create_run(
         session,
         experiment_id=parent.experiment_id,
