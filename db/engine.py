@@ -17,7 +17,7 @@ from typing import Any
 
 from platformdirs import user_data_dir
 from sqlalchemy import Engine, event, inspect
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -119,9 +119,10 @@ def _open_engine(url: str, create: bool) -> Engine:
     return engine
 
 
-def _describe_url(url: str) -> str:
+def _describe_url(url: str | URL) -> str:
+    """The SQLite file, or the URL with its password hidden."""
     try:
-        path = sqlite_file(url)
+        path = sqlite_file(str(url))
         return str(path) if path is not None else make_url(url).render_as_string(hide_password=True)
     except SQLAlchemyError:
         return "the given URL"  # unparseable: never echo it, it may hold a password
@@ -144,7 +145,7 @@ def write_engine(engine: Engine) -> Engine:
 
 def ensure_schema(engine: Engine, *, create: bool = True) -> None:
     """Create the tables of a new database, or check the version of an existing one."""
-    where = _describe(engine)
+    where = _describe_url(engine.url)
     tables = set(inspect(engine).get_table_names())
     if Meta.__tablename__ not in tables:
         if tables and "runs" in tables:
@@ -153,7 +154,10 @@ def ensure_schema(engine: Engine, *, create: bool = True) -> None:
                 f"{Meta.__tablename__} table); point --db at another file."
             )
         if not create:
-            raise SchemaVersionError(f"The database at {where} holds no rfconsole data yet.")
+            raise SchemaVersionError(
+                f"The database at {where} holds no rfconsole data yet; start an experiment "
+                f"first or point --db at another database."
+            )
         SQLModel.metadata.create_all(write_engine(engine))
         with Session(write_engine(engine)) as session:
             if session.get(Meta, "schema_version") is None:
@@ -170,7 +174,3 @@ def ensure_schema(engine: Engine, *, create: bool = True) -> None:
             f"--db at a new file."
         )
 
-
-def _describe(engine: Engine) -> str:
-    path = sqlite_file(str(engine.url))
-    return str(path) if path is not None else engine.url.render_as_string(hide_password=True)

@@ -68,6 +68,15 @@ def test_a_database_that_cannot_be_opened_is_one_sentence(tmp_path):
         assert "\n" not in refused.value.message
 
 
+def test_an_empty_database_opened_without_create_says_what_to_do(db_path):
+    sqlite3.connect(db_path).close()
+    with pytest.raises(SchemaVersionError) as refused:
+        Store.open(str(db_path), create=False)
+    assert refused.value.message == (
+        f"The database at {db_path} holds no rfconsole data yet; start an experiment first "
+        f"or point --db at another database.")
+
+
 def test_reopening_keeps_the_data(db_path):
     first = Store.open(str(db_path))
     with first.write() as session:
