@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -38,7 +38,7 @@ class Store:
         return self.engine.url.render_as_string(hide_password=True)
 
     @property
-    def path(self) -> Any:
+    def path(self) -> Path | None:
         """The SQLite file, or None for a server database."""
         return sqlite_file(str(self.engine.url))
 
