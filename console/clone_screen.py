@@ -206,4 +206,8 @@ class CloneScreen(ModalScreen[list[OpOutcome] | None]):
 
     @on(Button.Pressed, "#clone-cancel")
     def action_cancel(self) -> None:
+        if self.busy:  # the request cannot be taken back: stay to show what became of it
+            self.notify("The clone request is being saved; wait for its outcome.",
+                        severity="warning")
+            return
         self.dismiss(None)

@@ -224,3 +224,34 @@ async def test_clone_modify_on_marked_runs_applies_the_edit_to_each(store: Store
         assert configs[second]["lr"] == 0.001
         assert configs[second]["width"] == 256
         assert app.runs_screen.table.marked == set()
+
+
+async def test_escape_while_a_clone_is_being_saved_still_shows_its_outcome(
+        store: Store, seeded: Any, kit: Any, monkeypatch: Any) -> None:
+    import threading
+
+    from rfconsole.console import clone_screen
+
+    release = threading.Event()
+    real_request_ops = clone_screen.request_ops
+
+    def slow_request_ops(*args: Any, **kwargs: Any) -> Any:
+        release.wait(10)  # a database busy with another writer
+        return real_request_ops(*args, **kwargs)
+
+    monkeypatch.setattr(clone_screen, "request_ops", slow_request_ops)
+    app = kit.console_app(store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await kit.wait_for_data(pilot)
+        await goto_run(pilot, seeded.run_ids[2])
+        await pilot.press("c")
+        await kit.wait_until(pilot, lambda: isinstance(app.screen, CloneScreen), what="the editor")
+        await pilot.press("ctrl+s", "escape")
+        await pilot.pause()
+        assert isinstance(app.screen, CloneScreen)
+        release.set()
+        await kit.wait_until(pilot, lambda: not isinstance(app.screen, CloneScreen), what="submit")
+        [op] = [op for op in ops_of(store) if op.status == "PENDING"]
+        await kit.wait_until(pilot, lambda: any(
+            f"queued as new run {op.new_run_id}" in text for text in notifications(app)),
+            what="the outcome")
