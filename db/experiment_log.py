@@ -2,6 +2,7 @@
 
     YYYY-MM-DD HH:MM:SS | <experiment> | <component> | <LEVEL> | <message>
 
+Components: `controller`, `interactive-control`, `dispatcher`, `console`.
 Times are UTC. The file is `<experiment path>/logs/experiment.log`; writers append
 whole lines with O_APPEND, so lines from several processes never interleave.
 Readers tail it from the end without reading the whole file.
@@ -14,7 +15,6 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-COMPONENTS = ("controller", "interactive-control", "dispatcher", "console")
 LOG_FOLDER = "logs"
 LOG_FILE = "experiment.log"
 _BLOCK = 64 * 1024

@@ -17,6 +17,7 @@ from .configs import check_depth, merge_patch, validate_config
 from .errors import ConflictError, InvalidError, NotFoundError
 from .models import (
     OP_STATUSES,
+    OPERATIONS,
     Experiment,
     ICOpRead,
     InteractiveControl,
@@ -232,7 +233,7 @@ def request_op(
             warm_start=warm_start,
             origin=origin,
         )
-    raise InvalidError(f"{operation!r} is not an IC op; use STOP, RESUME, DELETE or CLONE_MODIFY.")
+    raise InvalidError(f"{operation!r} is not an IC op; use one of {', '.join(OPERATIONS)}.")
 
 
 # --- the controller's side ---------------------------------------------------
