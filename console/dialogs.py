@@ -13,7 +13,8 @@ from textual.widgets.option_list import Option
 
 
 class ConfirmScreen(ModalScreen[bool]):
-    """Ask one yes/no question; y/enter confirms, n/escape cancels."""
+    """Ask one yes/no question; y confirms, n or escape cancels (and so does enter: Cancel
+    has the focus, so that a stray enter never deletes a run)."""
 
     BINDINGS = [
         Binding("y", "answer(True)", "Yes"),
