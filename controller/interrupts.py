@@ -26,6 +26,7 @@ class InterruptWatch:
         self._lock = threading.Lock()
         self._flagged: frozenset[int] = frozenset()  # told by the main loop
         self._pending: frozenset[int] = frozenset()  # seen in the database, replaced each read
+        self._cleared_during_read: set[int] = set()
         self._checked_at = 0.0
 
     def flag(self, run_id: int) -> None:
@@ -38,6 +39,7 @@ class InterruptWatch:
         with self._lock:
             self._flagged = self._flagged - {run_id}
             self._pending = self._pending - {run_id}
+            self._cleared_during_read.add(run_id)
 
     def should_stop(self, run_id: int) -> bool:
         if self._end_requested.is_set():
@@ -52,6 +54,12 @@ class InterruptWatch:
         return run_id in self._flagged or run_id in self._pending
 
     def _refresh(self) -> None:
+        with self._lock:
+            self._cleared_during_read = set()
         with self._store.read() as session:
             pending = ic_ops.list_pending(session, experiment_id=self._experiment_id)
-        self._pending = frozenset(op.run_id for op in pending if op.operation in INTERRUPTING_OPS)
+        fresh = {op.run_id for op in pending if op.operation in INTERRUPTING_OPS}
+        with self._lock:
+            # A read that began before an op was applied may still list it: without this,
+            # a run resumed at once would give up its next chunk for a stop already done.
+            self._pending = frozenset(fresh - self._cleared_during_read)

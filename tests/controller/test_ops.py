@@ -218,3 +218,22 @@ def test_a_stop_of_a_clone_waits_with_the_clone_op_it_follows(store, make_contro
     assert [kit.op_of(store, op.ic_id).status for op in ops.values()] == ["COMPLETED"] * 3
     assert kit.run_of(store, clone_id).status == "STOPPED"
     assert trainer.positions(clone_id) == []
+
+
+def test_a_stop_applied_during_a_read_of_pending_ops_does_not_linger(store, monkeypatch):
+    import threading
+    from types import SimpleNamespace
+
+    from rfconsole.controller import interrupts
+
+    watch = interrupts.InterruptWatch(store, 1, threading.Event(), refresh_interval=0)
+
+    def stale_read(session, experiment_id):
+        watch.clear(7)  # the main loop applies the stop while a worker's read is under way
+        return [SimpleNamespace(run_id=7, operation="STOP")]  # what the read saw before that
+
+    monkeypatch.setattr(interrupts.ic_ops, "list_pending", stale_read)
+    assert not watch.should_stop(7)  # resumed at once, its next chunk must not give way
+    monkeypatch.setattr(interrupts.ic_ops, "list_pending",
+                        lambda session, experiment_id: [SimpleNamespace(run_id=7, operation="STOP")])
+    assert watch.should_stop(7)  # a later read that sees a new stop still counts
