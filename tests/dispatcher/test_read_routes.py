@@ -88,6 +88,21 @@ def test_get_all_runs_refuses_bad_query(client: FlaskClient, seeded: Seeded, que
     assert field in response.get_json()["error"]
 
 
+@pytest.mark.parametrize("too_large", ["9223372036854775808", "1" + "0" * 30])
+def test_too_large_numbers_are_refused_for_being_too_large(client: FlaskClient, seeded: Seeded,
+                                                           too_large: str) -> None:
+    listing = client.get(f"/dispatcher/get-all-runs?limit={too_large}")
+    assert listing.status_code == 400
+    assert listing.get_json()["error"] == (
+        f"Query parameter limit must be at most 9223372036854775807, not {too_large!r}.")
+    if len(too_large) < 20:  # larger JSON numbers are read as floats: not whole numbers at all
+        run = client.post("/dispatcher/get-run", data=f'{{"run_id": {too_large}}}')
+        assert run.status_code == 400
+        assert run.get_json()["error"] == (
+            f"run_id must be at most 9223372036854775807, not {too_large}.")
+    assert client.get("/dispatcher/get-all-runs?limit=00000000000000000000001").status_code == 200
+
+
 def test_get_all_runs_etag_and_304(client: FlaskClient, seeded: Seeded, store: Store) -> None:
     first = client.get("/dispatcher/get-all-runs")
     etag = first.headers["ETag"]
