@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,6 +126,7 @@ class RunFilter:
 
     text: str
     parts: tuple[Predicate, ...]
+    keys: tuple[str, ...] = ()  # the keys its conditions name, e.g. ("lr",)
 
     def __call__(self, run: RunRead) -> bool:
         return all(part(run) for part in self.parts)
@@ -135,6 +136,7 @@ def parse_filter(text: str) -> RunFilter:
     """Parse the user's filter; raises FilterError with one sentence when it cannot."""
     text = text.strip()
     parts: list[Predicate] = []
+    keys: list[str] = []
     if not text:
         return RunFilter("", ())
     for piece in _AND.split(text):
@@ -143,10 +145,17 @@ def parse_filter(text: str) -> RunFilter:
         condition = _CONDITION.match(piece)
         if condition:
             parts.append(_condition(*condition.groups()))
+            keys.append(condition.group(1))
         elif any(symbol in piece for symbol in "=<>~!"):
             raise FilterError(
                 f"{piece.strip()!r} is not a condition; write it as key op value, e.g. lr > 0.01."
             )
         else:
             parts.append(_text(piece.strip()))
-    return RunFilter(text, tuple(parts))
+    return RunFilter(text, tuple(parts), tuple(keys))
+
+
+def unknown_keys(run_filter: RunFilter, runs: Iterable[RunRead]) -> list[str]:
+    """The keys of the filter's conditions that no run has (a typo, or a metric not seen yet)."""
+    runs = list(runs)
+    return [key for key in run_filter.keys if not any(run_field(run, key)[0] for run in runs)]

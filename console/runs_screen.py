@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 
 from .cells import STATUS_STYLES, literal
 from .data import RunsSnapshot, read_runs_snapshot
-from .filters import FilterError, parse_filter
+from .filters import FilterError, parse_filter, unknown_keys
 from .ops_table import OpsTable
 from .polling import PollingScreen
 from .runs_table import RunsTable
@@ -246,6 +246,10 @@ class RunsScreen(PollingScreen):
         self.table.set_filter(run_filter)
         self.table.focus()
         self._show_status()
+        for key in unknown_keys(run_filter, self.table.runs.values()):
+            self.notify(f"No run has a field, metric or config key {key!r} (yet), so that "
+                        f"condition matches none; dotted config keys match by their last part.",
+                        severity="warning", markup=False)
 
     def action_sort(self) -> None:
         from .dialogs import SortScreen

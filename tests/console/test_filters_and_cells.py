@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from rfconsole.console.cells import format_number, literal, progress_bar, sort_key, sparkline
 from rfconsole.console.clone_screen import describe_diff, merge_patch_between, parse_config
-from rfconsole.console.filters import FilterError, parse_filter
+from rfconsole.console.filters import FilterError, parse_filter, unknown_keys
 from rfconsole.console.runs_table import differing_config_keys, metric_columns
 from rfconsole.db.configs import merge_patch
 from rfconsole.db.models import RunRead
@@ -161,3 +161,10 @@ def test_literal_text_keeps_the_markup_around_it_intact(typed: str) -> None:
     shown = Content.from_markup(f"[b]{literal(typed)}[/b] after")
     assert shown.plain.replace("\u200b", "") == f"{typed} after"
     assert "[/b]" not in shown.plain
+
+
+def test_unknown_keys_are_the_condition_keys_no_run_has():
+    runs = [make_run(1, config={"optimizer": {"learning_rate": 0.1}}, metrics={"val_loss": 1.0})]
+    run_filter = parse_filter("lr > 0.01 and learning_rate > 0.01, val_loss < 2, status = NEW, bert")
+    assert unknown_keys(run_filter, runs) == ["lr"]
+    assert unknown_keys(run_filter, []) == ["lr", "learning_rate", "val_loss", "status"]

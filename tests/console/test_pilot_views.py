@@ -334,3 +334,14 @@ async def test_minus_refreshes_more_often_even_below_a_quarter_second(store: Sto
         assert app.refresh_interval == 0.1
         await pilot.press("plus")
         assert app.refresh_interval == 0.2
+
+
+async def test_a_filter_key_no_run_has_is_pointed_out(store: Store, seeded: Any, kit: Any) -> None:
+    app = kit.console_app(store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await kit.wait_for_data(pilot)
+        await type_filter(pilot, "learning_rate > 0.01 and lr >= 0.01")
+        await pilot.pause()
+        messages = [n.message for n in app._notifications]
+        assert [m for m in messages if "key 'learning_rate'" in m]
+        assert not [m for m in messages if "key 'lr'" in m]  # the seeded configs have lr
