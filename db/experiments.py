@@ -25,6 +25,12 @@ def create_experiment(
     name = name.strip() if isinstance(name, str) else name
     if not isinstance(name, str) or not name:
         raise InvalidError("An experiment needs a non-empty name.")
+    # The experiment log separates its fields with " | " and its events with line breaks.
+    if "|" in name or not name.isprintable():
+        raise InvalidError(
+            f"The experiment name {name!r} holds '|' or a control character, which the "
+            f"experiment log cannot keep apart from its fields; pick another name."
+        )
     if num_chunks < 1 or num_epochs < 1:
         raise InvalidError("An experiment needs at least one chunk and one epoch.")
     if config_schema is not None:

@@ -30,6 +30,12 @@ def test_experiment_lookup_and_status(store):
         experiments.set_experiment_status(session, first.id, "RUNNING")
 
 
+@pytest.mark.parametrize("name", ["lr | sweep", "a|b", "two\nlines", "tab\there"])
+def test_experiment_names_the_log_cannot_keep_apart_are_refused(store, name):
+    with store.write() as session, pytest.raises(InvalidError, match="pick another name"):
+        experiments.create_experiment(session, name=name, experiment_path="/x")
+
+
 def test_no_experiment_at_all(store):
     with store.read() as session:
         assert experiments.get_current_experiment(session) is None
