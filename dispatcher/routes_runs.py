@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 from rfconsole.db import metrics
+from rfconsole.db import runs as runs_data
 from rfconsole.db.models import RUN_STATUSES
 
 from .bodies import RunIdBody, parse_body, query_int
@@ -67,10 +68,8 @@ def get_run_metrics() -> Response:
     max_points = query_int("max_points", low=2)
     names_text = request.args.get("names")
     names = [n.strip() for n in names_text.split(",") if n.strip()] if names_text else None
-    with state().store.engine.connect() as conn:
-        if fetch_run(conn, run_id) is None:
-            raise ApiError(404, f"There is no run with id {run_id}.")
     with state().store.read() as session:
+        runs_data.get_run(session, run_id)  # an unknown run is a 404, not an empty history
         history = metrics.metric_history(session, run_id=run_id, names=names,
                                          max_points=max_points)
     return json_response({

@@ -239,7 +239,9 @@ def test_get_run_metrics_refusals(client: FlaskClient, seeded: Seeded) -> None:
     response = client.get(f"/dispatcher/get-run-metrics?run_id={seeded.ongoing}&max_points=1")
     assert response.status_code == 400
     assert "max_points" in response.get_json()["error"]
-    assert client.get("/dispatcher/get-run-metrics?run_id=999").status_code == 404
+    unknown = client.get("/dispatcher/get-run-metrics?run_id=999")
+    assert unknown.status_code == 404
+    assert unknown.get_json() == {"error": "There is no run with id 999."}
 
 
 def test_experiment_names_and_running(client: FlaskClient, seeded: Seeded, store: Store) -> None:
