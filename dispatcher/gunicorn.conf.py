@@ -16,8 +16,19 @@ import sys
 _host = os.environ.get("RFCONSOLE_HOST") or "127.0.0.1"
 _port = os.environ.get("RFCONSOLE_PORT") or "8081"
 
+
+def _workers() -> int:
+    text = (os.environ.get("RFCONSOLE_WORKERS") or "4").strip()
+    if not text.isdigit() or int(text) < 1:
+        # SystemExit, not ValueError: gunicorn prints a traceback for an exception here.
+        print(f"rfconsole: RFCONSOLE_WORKERS must be a whole number of 1 or more, not {text!r}.",
+              file=sys.stderr)
+        raise SystemExit(1)
+    return int(text)
+
+
 bind = os.environ.get("RFCONSOLE_BIND") or f"{_host}:{_port}"
-workers = int(os.environ.get("RFCONSOLE_WORKERS") or 4)
+workers = _workers()
 timeout = 120
 loglevel = "info"
 accesslog = "-"

@@ -53,3 +53,15 @@ def test_gunicorn_conf_refuses_exposed_bind_without_token(
     assert err.count("\n") == 1
     monkeypatch.setenv("RFCONSOLE_TOKEN", "abc")
     runpy.run_path(str(GUNICORN_CONF))["on_starting"](None)
+
+
+@pytest.mark.parametrize("workers", ["abc", "0", "-2"])
+def test_gunicorn_conf_bad_worker_count_is_one_line(
+        workers: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("RFCONSOLE_WORKERS", workers)
+    with pytest.raises(SystemExit) as stopped:
+        runpy.run_path(str(GUNICORN_CONF))
+    assert stopped.value.code == 1
+    err = capsys.readouterr().err
+    assert err == (f"rfconsole: RFCONSOLE_WORKERS must be a whole number of 1 or more, "
+                   f"not {workers!r}.\n")
