@@ -205,6 +205,12 @@ class OpExecutor:
             with self.ctl.store.write() as session:
                 if ic_ops.get_op(session, op.ic_id).status == "PENDING":
                     ic_ops.mark_failed(session, op.ic_id, message)
+                    # A clone whose op failed never starts: it must not wait as NEW for ever
+                    # (nor start cold on a restart, which trains every NEW run).
+                    if op.new_run_id is not None and runs.get_run(
+                            session, op.new_run_id).status == "NEW":
+                        runs.update_run(session, op.new_run_id, status="FAILED", error=message,
+                                        ended_by="controller")
         except Exception:
             LOGGER.exception("could not record the failure of IC op %s", op.ic_id)
         self._say(events.OP_FAILED, op, f"Failed {self._describe(op)}: {message}")

@@ -237,3 +237,25 @@ def test_a_stop_applied_during_a_read_of_pending_ops_does_not_linger(store, monk
     monkeypatch.setattr(interrupts.ic_ops, "list_pending",
                         lambda session, experiment_id: [SimpleNamespace(run_id=7, operation="STOP")])
     assert watch.should_stop(7)  # a later read that sees a new stop still counts
+
+
+def test_a_warm_clone_whose_first_checkpoint_cannot_be_saved_fails_itself(
+        store, make_controller, trainer, kit):
+    clone = {}
+    trainer.hooks[(1, 1)] = lambda: clone.update(op=kit.request(
+        store, "CLONE_MODIFY", 1, config_patch={"lr": 0.3}, warm_start=True))
+    controller = make_controller([{"lr": 0.1}])
+    save = controller.checkpoints.save
+
+    def save_but_not_for_the_clone(run_id, checkpoint):
+        if "op" in clone and run_id == clone["op"].new_run_id:
+            raise OSError("No space left on device")
+        return save(run_id, checkpoint)
+
+    controller.checkpoints.save = save_but_not_for_the_clone
+    assert controller.run().status == "completed"
+    op = kit.op_of(store, clone["op"].ic_id)
+    assert (op.status, op.error) == ("FAILED", "OSError: No space left on device")
+    run = kit.run_of(store, clone["op"].new_run_id)
+    assert (run.status, run.error) == ("FAILED", "OSError: No space left on device")
+    assert trainer.positions(run.run_id) == []
