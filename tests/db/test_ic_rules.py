@@ -120,6 +120,8 @@ def test_clone_breaking_the_schema_names_the_key_and_leaves_nothing(store, seed)
 def test_unknown_run_and_bad_ids(store, seed):
     with pytest.raises(NotFoundError, match="no run with id 999"):
         _request(store, "STOP", 999)
+    with pytest.raises(NotFoundError, match=f"no run with id {2**63}"):
+        _request(store, "STOP", 2**63)  # past what the database can hold, so unknown
     for bad in ("3", True, 1.5, -1):
         with pytest.raises(InvalidError, match="run_id"):
             _request(store, "STOP", bad)
