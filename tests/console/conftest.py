@@ -162,6 +162,11 @@ async def wait_for_data(pilot: Any, screen: Any = None) -> None:
     await pilot.pause()
 
 
+def notifications(app: Any) -> list[str]:
+    """The texts of the notifications the app has shown."""
+    return [notification.message for notification in app._notifications]
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
@@ -175,4 +180,4 @@ def kit() -> Any:
     return SimpleNamespace(
         ORIGIN=ORIGIN, FIXED_TIME=FIXED_TIME, console_app=console_app, wait_until=wait_until,
         wait_for_data=wait_for_data, wait_for_refresh=wait_for_refresh,
-        stop_blinking=stop_blinking, seed_experiment=seed_experiment)
+        stop_blinking=stop_blinking, seed_experiment=seed_experiment, notifications=notifications)

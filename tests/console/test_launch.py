@@ -89,7 +89,7 @@ async def test_a_port_in_use_is_a_message_in_the_console(store: Store, kit: Any)
             async with app.run_test(size=(100, 30)) as pilot:
                 await kit.wait_for_data(pilot)
                 assert "dispatcher not running" in app.runs_screen.sub_title
-                assert any(n.message == error for n in app._notifications)
+                assert error in kit.notifications(app)
 
 
 def test_a_public_address_without_a_token_is_refused_with_a_sentence(store: Store) -> None:

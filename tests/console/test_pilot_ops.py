@@ -24,10 +24,6 @@ def pending_ops(store: Store) -> list[tuple[str, int]]:
         return [(op.operation, op.run_id) for op in ic_ops.list_ops(session, status="PENDING")]
 
 
-def notifications(app: Any) -> list[str]:
-    return [n.message for n in app._notifications]
-
-
 async def goto_run(pilot: Any, run_id: int) -> None:
     table = pilot.app.runs_screen.table
     table.move_cursor(row=table.get_row_index(str(run_id)))
@@ -60,7 +56,7 @@ async def test_a_refused_op_shows_the_refusal_sentence(store: Store, seeded: Any
         await goto_run(pilot, seeded.run_ids[1])  # COMPLETED: stop is not allowed
         await pilot.press("s")
         expected = f"Run {seeded.run_ids[1]} is COMPLETED; stop applies only to NEW or ONGOING runs."
-        await kit.wait_until(pilot, lambda: expected in notifications(app), what="the refusal")
+        await kit.wait_until(pilot, lambda: expected in kit.notifications(app), what="the refusal")
         assert pending_ops(store) == []
 
 
@@ -107,7 +103,7 @@ async def test_clone_modify_submits_a_patch_and_shows_the_new_run(store: Store, 
             clone = runs.get_run(session, op.new_run_id)
         assert clone.config_leaf["lr"] == 0.02
         assert clone.parent_run_id == parent
-        assert any(f"queued as new run {op.new_run_id}" in text for text in notifications(app))
+        assert any(f"queued as new run {op.new_run_id}" in text for text in kit.notifications(app))
 
 
 async def test_clone_modify_shows_schema_errors_before_submit(store: Store, seeded: Any, kit: Any) -> None:
@@ -158,9 +154,9 @@ async def test_bulk_stop_on_marked_runs_reports_each_run(store: Store, seeded: A
         await pilot.press("y")
         await kit.wait_until(pilot, lambda: len(pending_ops(store)) == 2, what="two stops")
         assert sorted(pending_ops(store)) == [("STOP", ongoing), ("STOP", new)]
-        await kit.wait_until(pilot, lambda: any("is COMPLETED" in t for t in notifications(app)),
+        await kit.wait_until(pilot, lambda: any("is COMPLETED" in t for t in kit.notifications(app)),
                          what="the refusal")
-        text = next(t for t in notifications(app) if "is COMPLETED" in t)
+        text = next(t for t in kit.notifications(app) if "is COMPLETED" in t)
         assert f"Stop queued for run {ongoing}" in text
         assert app.runs_screen.table.marked == set()
 
@@ -180,7 +176,7 @@ async def test_readonly_hides_and_refuses_every_op(store: Store, seeded: Any, ki
         app.queue_op("STOP", [app.runs_screen.table.runs[seeded.run_ids[0]]])
         await pilot.pause(0.3)
         assert pending_ops(store) == []
-        assert any("read-only" in text for text in notifications(app))
+        assert any("read-only" in text for text in kit.notifications(app))
 
 
 async def test_ops_are_in_the_command_palette(store: Store, seeded: Any, kit: Any) -> None:
@@ -253,5 +249,5 @@ async def test_escape_while_a_clone_is_being_saved_still_shows_its_outcome(
         await kit.wait_until(pilot, lambda: not isinstance(app.screen, CloneScreen), what="submit")
         [op] = [op for op in ops_of(store) if op.status == "PENDING"]
         await kit.wait_until(pilot, lambda: any(
-            f"queued as new run {op.new_run_id}" in text for text in notifications(app)),
+            f"queued as new run {op.new_run_id}" in text for text in kit.notifications(app)),
             what="the outcome")

@@ -342,6 +342,6 @@ async def test_a_filter_key_no_run_has_is_pointed_out(store: Store, seeded: Any,
         await kit.wait_for_data(pilot)
         await type_filter(pilot, "learning_rate > 0.01 and lr >= 0.01")
         await pilot.pause()
-        messages = [n.message for n in app._notifications]
+        messages = kit.notifications(app)
         assert [m for m in messages if "key 'learning_rate'" in m]
         assert not [m for m in messages if "key 'lr'" in m]  # the seeded configs have lr
