@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 from .configs import check_depth, merge_patch, validate_config
 from .errors import ConflictError, InvalidError, NotFoundError
 from .models import (
+    MAX_ID,
     OP_STATUSES,
     OPERATIONS,
     Experiment,
@@ -35,8 +36,6 @@ ALLOWED_FROM: dict[str, frozenset[str]] = {
     "CLONE_MODIFY": frozenset({"NEW", "ONGOING", "COMPLETED", "STOPPED", "FAILED"}),
 }
 _VERB = {"STOP": "stop", "RESUME": "resume", "DELETE": "delete", "CLONE_MODIFY": "clone-modify"}
-# Ids are 64-bit signed integers in SQLite and PostgreSQL alike.
-_LARGEST_ID = 2**63 - 1
 # Experiments in these states have no controller that will ever apply an op.
 _CLOSED_EXPERIMENT = frozenset({"completed", "failed"})
 
@@ -75,7 +74,7 @@ def _load_run_for(session: Session, operation: str, run_id: int) -> Any:
     require_write(session)
     if isinstance(run_id, bool) or not isinstance(run_id, int) or run_id < 0:
         raise InvalidError("run_id must be a non-negative whole number.")
-    if run_id > _LARGEST_ID:  # the driver would raise OverflowError binding it
+    if run_id > MAX_ID:  # the driver would raise OverflowError binding it
         raise NotFoundError(f"There is no run with id {run_id}.")
     session.flush()  # the Core read below must see this transaction's pending ORM changes
     run = session.connection().execute(_RUN_AND_EXPERIMENT, {"wanted_run_id": run_id}).first()

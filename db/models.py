@@ -16,6 +16,8 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 SCHEMA_VERSION = 1
+# Ids are 64-bit signed integers in SQLite and PostgreSQL alike.
+MAX_ID = 2**63 - 1
 
 EXPERIMENT_STATUSES = ("running", "completed", "failed", "cancelled")
 RUN_STATUSES = ("NEW", "ONGOING", "COMPLETED", "STOPPED", "FAILED", "KILLED")

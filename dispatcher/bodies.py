@@ -14,12 +14,12 @@ from typing import Annotated, Any, TypeVar
 import orjson
 from flask import request
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+from rfconsole.db.models import MAX_ID
 
 from .errors import ApiError
 
-# SQLite (and PostgreSQL's bigint) stop at 2**63 - 1; a larger id can only be unknown.
-MAX_INT = 2**63 - 1
-WholeNumber = Annotated[StrictInt, Field(ge=0, le=MAX_INT)]
+# Larger numbers than the database's largest id (2**63 - 1) are refused.
+WholeNumber = Annotated[StrictInt, Field(ge=0, le=MAX_ID)]
 
 # What each field must be, as the error sentence says it.
 FIELD_RULES = {
@@ -71,7 +71,7 @@ def _field_sentence(errors: list[Any]) -> str:
     shown = orjson.dumps(first.get("input")).decode()[:60] if "input" in first else ""
     got = f", not {shown}" if shown else ""
     if first["type"] == "less_than_equal":  # a whole number, only past what a database holds
-        return f"{field} must be at most {MAX_INT}{got}."
+        return f"{field} must be at most {MAX_ID}{got}."
     return f"{field} must be {rule}{got}."
 
 
@@ -108,8 +108,8 @@ def query_int(name: str, *, low: int = 0, default: int | None = None) -> int | N
     value = None
     if _DIGITS.fullmatch(text):
         # Lengths first: int() of a very long digit string is slow (and refused).
-        if len(text.lstrip("0")) > len(str(MAX_INT)) or int(text) > MAX_INT:
-            raise ApiError(400, f"Query parameter {name} must be at most {MAX_INT}, not {text[:40]!r}.")
+        if len(text.lstrip("0")) > len(str(MAX_ID)) or int(text) > MAX_ID:
+            raise ApiError(400, f"Query parameter {name} must be at most {MAX_ID}, not {text[:40]!r}.")
         value = int(text)
     if value is None or value < low:
         rule = FIELD_RULES.get(name, f"a whole number of {low} or more")
