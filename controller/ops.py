@@ -115,7 +115,10 @@ class OpExecutor:
         self.ctl.live.pop(op.run_id, None)
         self.ctl.stopped.discard(op.run_id)
         self.ctl.watch.clear(op.run_id)
-        self.ctl.checkpoints.drop(op.run_id)
+        try:
+            self.ctl.checkpoints.drop(op.run_id)
+        except OSError as exc:  # the delete is applied and recorded; only a file is left over
+            LOGGER.warning("could not remove the checkpoint of deleted run %s: %s", op.run_id, exc)
         self.ctl.reporter.emit(events.RUN_DELETED, f"Deleted run {op.run_id} (op {op.ic_id}).",
                                run_id=op.run_id)
         self._say(events.OP_APPLIED, op, f"Applied {self._describe(op)}.")

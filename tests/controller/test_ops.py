@@ -259,3 +259,23 @@ def test_a_warm_clone_whose_first_checkpoint_cannot_be_saved_fails_itself(
     run = kit.run_of(store, clone["op"].new_run_id)
     assert (run.status, run.error) == ("FAILED", "OSError: No space left on device")
     assert trainer.positions(run.run_id) == []
+
+
+def test_a_delete_whose_checkpoint_file_stays_is_still_reported_applied(
+        store, make_controller, trainer, recorder, kit):
+    trainer.hooks[(2, 1)] = lambda: kit.request(store, "DELETE", 2)
+    controller = make_controller()
+
+    def drop(run_id):
+        raise PermissionError("read-only file system")
+
+    controller.checkpoints.drop = drop
+    assert controller.run().status == "completed"
+    [op] = [e.ic_id for e in recorder.events if e.kind == events.OP_RECEIVED]
+    assert kit.op_of(store, op).status == "COMPLETED"
+    kinds = recorder.kinds(2)
+    assert events.RUN_DELETED in kinds
+    assert events.OP_APPLIED in kinds
+    assert events.OP_FAILED not in kinds
+    assert "read-only file system" in (
+        controller.experiment_path / "logs" / "controller.log").read_text()
