@@ -6,14 +6,18 @@ The file read is always the one the database records for the experiment
 
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, Response
 from rfconsole.db import experiment_log, experiments
 
 from .bodies import LogsBody, parse_body
+from .errors import ApiError
 from .responses import json_response
 from .state import state
 
 logs = Blueprint("logs", __name__)
+logger = logging.getLogger("rfconsole.dispatcher")
 
 
 def _tail(component: str | None) -> Response:
@@ -26,7 +30,13 @@ def _tail(component: str | None) -> Response:
     if experiment is None or not experiment.experiment_path:  # nothing has been logged yet
         return json_response([])
     path = experiment_log.log_file(experiment.experiment_path)
-    return json_response(experiment_log.tail(path, limit=body.limit, component=component))
+    try:
+        lines = experiment_log.tail(path, limit=body.limit, component=component)
+    except OSError as exc:
+        logger.warning("Cannot read %s: %s", path, exc)
+        raise ApiError(500, f"The log of experiment {experiment.name!r} cannot be read "
+                            f"({exc.strerror or exc}); check its file's permissions on the server.") from None
+    return json_response(lines)
 
 
 @logs.post("/get-experiment-logs")

@@ -202,6 +202,19 @@ def test_logs_without_experiment_are_empty(client: FlaskClient) -> None:
     assert _post(client, "get-experiment-logs").get_json() == []
 
 
+def test_an_unreadable_log_is_a_500_sentence(client: FlaskClient, seeded: Seeded,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*_args: object, **_kwargs: object) -> list[str]:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(experiment_log, "tail", refuse)
+    response = _post(client, "get-experiment-logs")
+    assert response.status_code == 500
+    assert response.get_json() == {"error": (
+        f"The log of experiment {seeded.experiment_name!r} cannot be read (Permission denied); "
+        f"check its file's permissions on the server.")}
+
+
 def test_run_changes_show_after_ops(client: FlaskClient, seeded: Seeded, store: Store) -> None:
     """The controller's side (mark applied) is visible through the API."""
     ic_id = _post(client, "stop-run", run_id=seeded.ongoing).get_json()["ic_id"]
