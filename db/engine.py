@@ -42,7 +42,11 @@ def resolve_db_url(path_or_url: str | os.PathLike[str] | None = None) -> str:
         try:
             make_url(value)
         except Exception as exc:
-            raise InvalidError(f"The database URL {value!r} is not a valid SQLAlchemy URL.") from exc
+            # The text may hold a password: name only its scheme.
+            scheme = value.split("://", 1)[0]
+            raise InvalidError(
+                f"The {scheme}:// database URL is not a valid SQLAlchemy URL; check --db or RFCONSOLE_DB."
+            ) from exc
         return value
     return f"sqlite:///{Path(value).expanduser().resolve()}"
 

@@ -76,6 +76,8 @@ def stamp_text(stored: Any) -> str | None:
         return (stored if stored.tzinfo else stored.replace(tzinfo=timezone.utc)).isoformat()
     if len(stored) == 26 and stored[10] == " ":
         return f"{stored[:10]}T{stored[11:]}+00:00"
+    if stored[-3] in "+-" and stored[-2:].isdigit():  # PostgreSQL's "+00"; Python 3.10 wants "+00:00"
+        stored += ":00"
     parsed = datetime.fromisoformat(stored)
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).isoformat()
 

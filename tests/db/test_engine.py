@@ -95,3 +95,12 @@ def test_timestamps_come_back_timezone_aware_utc(store):
         read = experiments.get_experiment(session, created.id)
     assert read.created_at.utcoffset().total_seconds() == 0
     assert read.created_at == created.created_at
+
+
+def test_a_bad_url_is_refused_without_repeating_its_password():
+    from rfconsole.db import InvalidError
+
+    with pytest.raises(InvalidError) as refused:
+        resolve_db_url("postgresql://user:s3cret@host:notaport/db")
+    assert "s3cret" not in refused.value.message
+    assert "postgresql:// database URL is not a valid SQLAlchemy URL" in refused.value.message
