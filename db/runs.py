@@ -88,14 +88,20 @@ def _filtered(statement: Any, experiment_id: int | None, status: str | Iterable[
     if experiment_id is not None:
         statement = statement.where(Run.experiment_id == experiment_id)
     if status is not None:
-        statuses = [status] if isinstance(status, str) else list(status)
-        unknown = [s for s in statuses if s not in RUN_STATUSES]
-        if unknown:
-            raise InvalidError(
-                f"{unknown[0]!r} is not a run status; use one of {', '.join(RUN_STATUSES)}."
-            )
+        statuses = check_statuses([status] if isinstance(status, str) else status)
         statement = statement.where(col(Run.status).in_(statuses))
     return statement
+
+
+def check_statuses(statuses: Iterable[str]) -> list[str]:
+    """The distinct run statuses asked for, sorted; InvalidError names the first unknown one."""
+    picked = sorted(set(statuses))
+    for status in picked:
+        if status not in RUN_STATUSES:
+            raise InvalidError(
+                f"{status[:40]!r} is not a run status; use one or more of {', '.join(RUN_STATUSES)}."
+            )
+    return picked
 
 
 def list_runs(
