@@ -11,6 +11,8 @@ fails to upgrade a read lock (which the busy timeout cannot retry).
 
 from __future__ import annotations
 
+import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -114,14 +116,35 @@ def _open_engine(url: str, create: bool) -> Engine:
         )
         event.listen(engine, "connect", _set_sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
+    elif make_url(url).get_backend_name() == "postgresql":
+        # Reads are snapshots (repeatable read), as on SQLite; `write_engine`
+        # switches writes to read committed.
+        engine = create_engine(
+            url, pool_pre_ping=True, isolation_level="REPEATABLE READ", json_serializer=_json_text
+        )
     else:
         engine = create_engine(url, pool_pre_ping=True)
+    event.listen(engine, "before_cursor_execute", _refuse_nul)
     try:
         ensure_schema(engine, create=create)
     except Exception:
         engine.dispose()
         raise
     return engine
+
+
+def _refuse_nul(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+                executemany: bool) -> None:
+    """Refuse text holding a NUL character, on every backend: PostgreSQL can neither store
+    nor compare it, and SQLite should not accept what PostgreSQL refuses."""
+    rows = parameters if executemany else [parameters]
+    for row in rows:
+        values = row.values() if isinstance(row, dict) else row or ()
+        for value in values:
+            if isinstance(value, str) and "\x00" in value:
+                raise InvalidError(
+                    "Text holding a NUL character (\\x00) cannot be stored or looked up; remove it."
+                )
 
 
 def _describe_url(url: str | URL) -> str:
@@ -144,8 +167,33 @@ def _reason(exc: BaseException) -> str:
 
 
 def write_engine(engine: Engine) -> Engine:
-    """The same engine and pool, with write transactions that lock at BEGIN."""
+    """The same engine and pool, for write transactions.
+
+    On SQLite they take the write lock at BEGIN. On PostgreSQL they run at read
+    committed: an IC request that waited for a run's row lock then reads what
+    the previous holder committed (at repeatable read it would fail instead).
+    """
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(rfconsole_write=True, isolation_level="READ COMMITTED")
     return engine.execution_options(rfconsole_write=True)
+
+
+def _json_text(value: Any) -> str:
+    """JSON for PostgreSQL's json type, which has no NaN or Infinity: those are stored as null."""
+    try:
+        return json.dumps(value, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(value), allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
 
 
 def _schema_version(engine: Engine) -> str | None:

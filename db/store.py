@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from .engine import make_engine, sqlite_file, write_engine
+from .experiments import apply_revision_bumps
 
 
 class Store:
@@ -52,6 +53,7 @@ class Store:
         with Session(self._writer, expire_on_commit=False) as session:
             try:
                 yield session
+                apply_revision_bumps(session)
                 session.commit()
             except BaseException:
                 session.rollback()

@@ -7,7 +7,7 @@ import threading
 import time
 from collections import Counter
 
-from rfconsole.db import StoreError, ic_ops, runs
+from rfconsole.db import ICOpRead, StoreError, ic_ops, runs
 
 THREADS = 8
 SECONDS = 4.0
@@ -116,3 +116,52 @@ def test_mixed_ops_and_reads_for_several_seconds(store, seed):
     assert sorted(stored) == sorted(accepted)  # none lost, none duplicated
     assert len(set(stored)) == len(stored)
     assert clones == sum(1 for op in history if op.operation == "CLONE_MODIFY")
+
+
+def _race(store, requests: list[tuple[int, str]], copies: int, patch: dict | None = None) -> list[object]:
+    """Send `copies` identical requests for each (run, op) at once; the accepted ops and refusals."""
+    barrier = threading.Barrier(len(requests) * copies)
+    outcomes: list[object] = []
+    lock = threading.Lock()
+
+    def send(run_id: int, operation: str) -> None:
+        barrier.wait()
+        try:
+            with store.write() as session:
+                result: object = ic_ops.request_op(session, operation, run_id=run_id, origin="race",
+                                                   config_patch=patch)
+        except StoreError as refusal:
+            result = refusal
+        except BaseException as exc:  # anything else is a failure, kept for the assert
+            result = ("unexpected", exc)
+        with lock:
+            outcomes.append(result)
+
+    workers = [threading.Thread(target=send, args=request) for request in requests for _ in range(copies)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return outcomes
+
+
+def test_identical_resumes_of_many_runs_are_each_accepted_once(store, seed):
+    stopped = [seed.run("STOPPED") for _ in range(30)]
+    outcomes = _race(store, [(run_id, "RESUME") for run_id in stopped], copies=8)
+    assert [o for o in outcomes if isinstance(o, tuple)] == []
+    accepted = [o for o in outcomes if isinstance(o, ICOpRead)]
+    assert sorted(op.run_id for op in accepted) == sorted(stopped)
+    assert all("already pending" in str(o) for o in outcomes if isinstance(o, StoreError))
+    with store.read() as session:
+        assert len(ic_ops.list_pending(session)) == 30
+
+
+def test_identical_clones_of_many_parents_make_one_clone_each(store, seed):
+    parents = [seed.run("ONGOING") for _ in range(10)]
+    outcomes = _race(store, [(run_id, "CLONE_MODIFY") for run_id in parents], copies=8, patch={"lr": 0.5})
+    assert [o for o in outcomes if isinstance(o, tuple)] == []
+    accepted = [o for o in outcomes if isinstance(o, ICOpRead)]
+    assert sorted(op.run_id for op in accepted) == sorted(parents)
+    with store.read() as session:
+        total = runs.count_runs(session, experiment_id=seed.experiment.id)
+    assert total == len(parents) + 10
