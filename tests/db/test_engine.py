@@ -36,6 +36,7 @@ def test_resolve_db_url(tmp_path, monkeypatch):
     assert str(default_db_path()).startswith(str(tmp_path.parent))  # the isolated home
 
 
+@pytest.mark.sqlite_only
 def test_another_schema_version_is_a_clear_error(db_path):
     Store.open(str(db_path)).close()
     with sqlite3.connect(db_path) as conn:
@@ -46,6 +47,7 @@ def test_another_schema_version_is_a_clear_error(db_path):
     assert f"reads version {SCHEMA_VERSION}" in refused.value.message
 
 
+@pytest.mark.sqlite_only
 def test_a_foreign_database_is_refused(db_path):
     with sqlite3.connect(db_path) as conn:
         conn.execute("CREATE TABLE runs (id INTEGER)")
@@ -53,6 +55,7 @@ def test_a_foreign_database_is_refused(db_path):
         Store.open(str(db_path))
 
 
+@pytest.mark.sqlite_only
 def test_a_database_that_cannot_be_opened_is_one_sentence(tmp_path):
     not_a_database = tmp_path / "notes.txt"
     not_a_database.write_text("hello, this is not SQLite\n" * 100)
@@ -69,6 +72,7 @@ def test_a_database_that_cannot_be_opened_is_one_sentence(tmp_path):
         assert "\n" not in refused.value.message
 
 
+@pytest.mark.sqlite_only
 def test_an_empty_database_opened_without_create_says_what_to_do(db_path):
     sqlite3.connect(db_path).close()
     with pytest.raises(SchemaVersionError) as refused:
@@ -78,6 +82,7 @@ def test_an_empty_database_opened_without_create_says_what_to_do(db_path):
         f"or point --db at another database.")
 
 
+@pytest.mark.sqlite_only
 def test_reopening_keeps_the_data(db_path):
     first = Store.open(str(db_path))
     with first.write() as session:

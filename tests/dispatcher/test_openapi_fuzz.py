@@ -29,7 +29,11 @@ NO_INVALID_INPUT = {
 
 
 def _schema(app: Flask):
-    return schemathesis.openapi.from_wsgi("/dispatcher/openapi.json", app)
+    schema = schemathesis.openapi.from_wsgi("/dispatcher/openapi.json", app)
+    # Text holding NUL is refused (400) anywhere, as the document says in words: PostgreSQL
+    # cannot store it, and OpenAPI 3.0 cannot forbid it in object keys.
+    schema.config.generation.update(allow_x00=False)
+    return schema
 
 
 def test_openapi_document_is_valid(app: Flask) -> None:
