@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from typing import Any
 
 import pytest
 from rfconsole.db import (
@@ -60,17 +61,18 @@ def test_a_lock_held_past_the_busy_timeout_is_database_busy(fresh_db_url, monkey
     holding = threading.Event()
 
     def hold_the_lock() -> None:
+        raw = create_engine(fresh_db_url)
         if store.engine.dialect.name == "sqlite":
-            conn = sqlite3.connect(store.path, isolation_level=None)
+            conn: Any = sqlite3.connect(store.path, isolation_level=None)
             conn.execute("BEGIN IMMEDIATE")
         else:
-            raw = create_engine(fresh_db_url)
             conn = raw.raw_connection()
             conn.cursor().execute("LOCK TABLE experiments IN ACCESS EXCLUSIVE MODE")
         holding.set()
         release.wait(30)
         conn.rollback()
         conn.close()
+        raw.dispose()
 
     holder = threading.Thread(target=hold_the_lock)
     holder.start()
