@@ -2,12 +2,13 @@
 
 A checkpoint is the trainer's state snapshot together with the position it was
 taken at (chunks trained, steps done), so that a restarted controller knows
-exactly where the saved model stands. Each position gets its own file,
-`run_<id>_<position>.ckpt`, written to a temporary name and moved into place:
-a crash never leaves half a checkpoint, and the file the database names (the
-one committed with the chunk's progress and history) is never overwritten by
-a later chunk that was not committed. `release` removes the older file once the
-newer one is committed.
+exactly where the saved model stands. A run has two files, one for even and
+one for odd positions (`run_<id>.even.ckpt`, `run_<id>.odd.ckpt`), each written
+to a temporary name and moved into place: a crash never leaves half a
+checkpoint, and the file the database names (the one committed with the
+chunk's progress and history) is never overwritten by the next chunk, which
+may not be committed yet; the chunk after it, which replaces it, is only
+trained once that one is.
 
 Trust: a checkpoint is unpickled only if its resolved path (symlinks followed)
 lies inside the checkpoints folder and its HMAC-SHA256, under the key in
@@ -19,6 +20,7 @@ a stopped run or warm-starting a clone in the same process reads no file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
@@ -58,10 +60,12 @@ class CheckpointStore:
         self.keep_in_memory = keep_in_memory  # off for models too big to hold twice
         self._latest: dict[int, Checkpoint] = {}
         self._key: bytes | None = None
+        self._folder_made = False
+        self._resolved_folder: Path | None = None
         self._lock = threading.Lock()
 
     def path_for(self, run_id: int, position: int) -> Path:
-        return self.folder / f"run_{run_id}_{position}.ckpt"
+        return self.folder / f"run_{run_id}.{'odd' if position % 2 else 'even'}.ckpt"
 
     # --- writing ---------------------------------------------------------------
 
@@ -69,36 +73,35 @@ class CheckpointStore:
         """Write the checkpoint atomically, signed, and keep it in memory; returns its file."""
         payload = pickle.dumps(checkpoint, protocol=pickle.HIGHEST_PROTOCOL)
         signature = self._sign(run_id, payload)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        if not self._folder_made:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._folder_made = True
         path = self.path_for(run_id, checkpoint.position)
-        temporary = path.with_name(f"{path.name}.{threading.get_ident()}.tmp")
+        temporary = f"{path}.{threading.get_ident()}.tmp"
         try:
-            with open(temporary, "wb") as handle:
+            try:
+                handle = open(temporary, "wb")
+            except FileNotFoundError:  # the folder was removed meanwhile
+                self.folder.mkdir(parents=True, exist_ok=True)
+                handle = open(temporary, "wb")
+            with handle:
                 handle.write(MAGIC + signature + payload)
             os.replace(temporary, path)
         except BaseException:
-            temporary.unlink(missing_ok=True)  # the previous checkpoint stays whole
+            with contextlib.suppress(FileNotFoundError):  # the previous checkpoint stays whole
+                os.unlink(temporary)
             raise
         if self.keep_in_memory:
             with self._lock:
                 self._latest[run_id] = checkpoint
         return path
 
-    def release(self, previous: str | None, current: str | None) -> None:
-        """Remove a run's older checkpoint file once a newer one is committed."""
-        if previous and previous != current:
-            try:
-                file = self._inside(previous)
-            except CheckpointRefused:
-                return  # never remove a file the controller did not write
-            file.unlink(missing_ok=True)
-
     def drop(self, run_id: int) -> None:
         """Forget the run's state, in memory and on disk (a deleted run)."""
         with self._lock:
             self._latest.pop(run_id, None)
         if self.folder.is_dir():
-            for file in self.folder.glob(f"run_{run_id}_*.ckpt"):
+            for file in self.folder.glob(f"run_{run_id}.*.ckpt"):
                 file.unlink(missing_ok=True)
 
     def forget(self, run_id: int) -> None:
@@ -155,7 +158,9 @@ class CheckpointStore:
 
     def _inside(self, path: str | os.PathLike[str]) -> Path:
         """The resolved file, if it lies inside the checkpoints folder (symlinks followed)."""
-        folder = self.folder.resolve()
+        if self._resolved_folder is None:
+            self._resolved_folder = self.folder.resolve()
+        folder = self._resolved_folder
         try:
             file = Path(path).resolve()
         except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL character

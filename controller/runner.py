@@ -368,8 +368,7 @@ class Controller:
             return
         live.position += 1
         live.completed_steps += outcome.steps
-        previous, live.checkpoint_path = live.checkpoint_path, outcome.checkpoint_path
-        self.checkpoints.release(previous, live.checkpoint_path)  # the new one is committed
+        live.checkpoint_path = outcome.checkpoint_path
         num_chunks = self.shape[0]
         text = ", ".join(f"{name}={value:.4g}" for name, value in outcome.metrics.items())
         self.reporter.emit(

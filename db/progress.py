@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, or_, select, update
 from sqlmodel import Session
 
 from .configs import flatten
@@ -53,9 +53,10 @@ _CLAIM = (
     .values(claimed_at=bindparam("now"))
 )
 _UPDATE_RUN = update(_RUNS).where(_RUNS.c.run_id == bindparam("target_run_id"))
+# Two comparisons rather than IN: an expanding IN is rendered again at every execution.
 _UPDATE_ACTIVE_RUN = update(_RUNS).where(
     _RUNS.c.run_id == bindparam("target_run_id"),
-    _RUNS.c.status.in_(bindparam("active", expanding=True)),
+    or_(_RUNS.c.status == ACTIVE[0], _RUNS.c.status == ACTIVE[1]),
 )
 _START_RUN = (
     update(_RUNS)
@@ -125,7 +126,7 @@ def write_run(session: Session, run_id: int, fields: Mapping[str, Any], *,
         raise ValueError(f"Run field {sorted(unknown)[0]!r} is not a controller write.")
     values = {**fields, "updated_at": utcnow(), "target_run_id": run_id}
     if only_active:
-        result = _connection(session).execute(_UPDATE_ACTIVE_RUN, {**values, "active": ACTIVE})
+        result = _connection(session).execute(_UPDATE_ACTIVE_RUN, values)
     else:
         result = _connection(session).execute(_UPDATE_RUN, values)
     return int(result.rowcount) == 1

@@ -16,8 +16,8 @@ def test_save_load_drop(tmp_path):
     store = CheckpointStore(tmp_path / "exp")
     state = {"w": np.arange(3.0)}
     path = store.save(4, Checkpoint(state, position=7, completed_steps=70))
-    assert path == tmp_path / "exp" / "checkpoints" / "run_4_7.ckpt"
-    assert [p.name for p in path.parent.iterdir()] == ["run_4_7.ckpt"]  # no temporary left over
+    assert path == tmp_path / "exp" / "checkpoints" / "run_4.odd.ckpt"
+    assert [p.name for p in path.parent.iterdir()] == ["run_4.odd.ckpt"]  # no temporary left
     assert store.load(4, str(path)).position == 7
 
     later = CheckpointStore(tmp_path / "exp")  # a restarted controller reads the file
@@ -82,5 +82,5 @@ def test_a_state_that_cannot_be_saved_leaves_the_previous_checkpoint(tmp_path):
     path = store.save(1, Checkpoint({"w": 1.0}, position=1, completed_steps=1))
     with pytest.raises((pickle.PicklingError, AttributeError, TypeError)):
         store.save(1, Checkpoint({"w": lambda: 0}, position=1, completed_steps=2))
-    assert [p.name for p in store.folder.iterdir()] == ["run_1_1.ckpt"]
+    assert [p.name for p in store.folder.iterdir()] == ["run_1.odd.ckpt"]
     assert store.load(1, path).completed_steps == 1

@@ -23,11 +23,11 @@ def test_runs_round_robin_and_complete(store, make_controller, trainer, kit):
         assert run.total_steps == 6
         assert run.metrics["w"] == pytest.approx(6 * lr)
         assert run.checkpoint_path
-        assert run.checkpoint_path.endswith(f"run_{run_id}_6.ckpt")
+        assert run.checkpoint_path.endswith(f"run_{run_id}.even.ckpt")
         assert len(kit.losses(store, run_id)) == 6
-    # each run keeps only its latest committed checkpoint file
+    # two files per run, whatever the number of chunks
     files = sorted(p.name for p in controller.checkpoints.folder.iterdir())
-    assert files == ["run_1_6.ckpt", "run_2_6.ckpt"]
+    assert files == ["run_1.even.ckpt", "run_1.odd.ckpt", "run_2.even.ckpt", "run_2.odd.ckpt"]
 
 
 def test_stop_then_resume_continues_at_the_same_chunk(store, make_controller, trainer, recorder,
@@ -65,7 +65,7 @@ def test_delete_drops_the_run(store, make_controller, trainer, kit):
     assert run.checkpoint_path is None
     assert trainer.positions(2) == [0, 1]  # the chunk in flight was its last
     assert run.num_chunks_visited == 1  # ... and its result was dropped with the run
-    assert not list(controller.checkpoints.folder.glob("run_2_*"))
+    assert not list(controller.checkpoints.folder.glob("run_2.*"))
     assert kit.run_of(store, 1).status == "COMPLETED"
 
 
