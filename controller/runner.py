@@ -199,8 +199,8 @@ class Controller:
             if live is None:
                 return
             if (live.status == "NEW" or not live.announced) and not self._announce(live):
-                self.rotation.live.pop(live.run_id, None)  # deleted before it started;
-                continue                                   # its op will settle it
+                self.rotation.remove(live.run_id)  # deleted before it started; its op settles it
+                continue
             free -= 1
             self.rotation.busy.add(live.run_id)
             self._said_waiting = False
