@@ -35,6 +35,7 @@ from . import events, opening
 from .checkpoints import CheckpointStore
 from .chunks import ChunkOutcome, ChunkTrainer
 from .context import ExperimentContext
+from .heartbeat import Heartbeat
 from .interrupts import InterruptWatch
 from .live import ENDED_BY_CANCEL, LiveRun, error_text, progress_fields
 from .ops import OpExecutor
@@ -121,10 +122,14 @@ class Controller:
         lock = ExperimentLock(self.experiment_path, self.experiment_name)
         lock.acquire()
         try:
-            with events.tracebacks_to_file(self.experiment_path):
+            # The heartbeat has its own thread: a long chunk or a wait never delays it.
+            with Heartbeat(self._beat), events.tracebacks_to_file(self.experiment_path):
                 return self._run()
         finally:
             lock.release()
+
+    def _beat(self) -> None:
+        experiments.record_heartbeat(self.store, self.experiment_id)
 
     def _run(self) -> ExperimentRead:
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="rfconsole-chunk")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+from rfconsole.controller import events
 from rfconsole.controller.heartbeat import Heartbeat
 
 
@@ -24,3 +26,39 @@ def test_beats_at_once_then_regularly_and_survives_a_failed_beat(kit):
     assert failed.is_set()
     # stopped with the block: its thread is gone
     assert "rfconsole-heartbeat" not in [thread.name for thread in threading.enumerate()]
+
+
+@pytest.mark.slow
+def test_a_running_controller_beats_during_a_long_chunk_and_while_waiting(
+        store, make_controller, recorder, kit, monkeypatch):
+    from rfconsole.db import experiments
+
+    beats: list[float] = []
+    record = experiments.record_heartbeat
+
+    def recorded(store_, experiment_id):
+        record(store_, experiment_id)
+        beats.append(time.monotonic())
+
+    monkeypatch.setattr(experiments, "record_heartbeat", recorded)
+    trainer = kit.CountingTrainer(seconds=3.0)  # never checks should_stop: a 3 s chunk
+    marks = {}
+    trainer.hooks[(1, 0)] = lambda: marks.update(chunk=time.monotonic())
+    trainer.hooks[(1, 1)] = lambda: setattr(trainer, "seconds", 0.0)  # the stop applies after it
+    recorder.then(lambda e: e.kind == events.CHUNK_DONE,
+                  lambda: kit.request(store, "STOP", 1))
+    recorder.then(lambda e: e.kind == events.EXPERIMENT_WAITING,
+                  lambda: marks.update(waiting=time.monotonic()))
+    controller = make_controller([{"lr": 0.1}], trainer=trainer, num_chunks=4, num_epochs=1)
+    thread = kit.run_in_thread(controller)
+    assert kit.wait_for(lambda: "waiting" in marks and any(b > marks["waiting"] + 1.5
+                                                           for b in beats), timeout=30)
+    with store.read() as session:
+        seen = experiments.get_experiment(session, controller.experiment_id).controller_seen_at
+    controller.request_end()
+    thread.join(10)
+    assert seen is not None
+    # beats went on while the 3 s chunk trained and while the experiment waited
+    assert any(marks["chunk"] < b < marks["chunk"] + 2.5 for b in beats)
+    gaps = [later - earlier for earlier, later in zip(beats, beats[1:], strict=False)]
+    assert max(gaps) <= 2.0
