@@ -146,9 +146,8 @@ def test_a_truncated_checkpoint_fails_one_run_and_the_others_go_on(
     assert len(kit.losses(store, 2)) == 6
 
 
+@pytest.mark.sqlite_only  # a server database refuses invalid JSON in a JSON column
 def test_a_run_row_that_cannot_be_read_fails_alone(store, make_controller, recorder, kit):
-    if store.path is None:
-        pytest.skip("a server database refuses invalid JSON in a JSON column: no such row there")
     configs = [{"lr": 0.1}, {"lr": 0.2}]
     first = _cancelled_after_two_chunks(store, make_controller, recorder, configs)
     with store.engine.begin() as connection:
