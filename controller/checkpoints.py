@@ -207,6 +207,11 @@ def _load_or_create_key(file: Path) -> bytes:
     if info.st_mode & 0o077:
         raise CheckpointRefused(f"The checkpoint key {file} can be read by other users; "
                                 f"make it private (chmod 600) or remove it.")
+    # The experiment's folder comes from a database row: a key someone else owns (in a folder
+    # such a row could point to) would let them sign checkpoints.
+    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+        raise CheckpointRefused(f"The checkpoint key {file} belongs to another user; "
+                                f"only a key of the user running the controller is trusted.")
     return key
 
 

@@ -85,6 +85,15 @@ def test_the_key_is_private_and_a_readable_key_is_refused(tmp_path):
         CheckpointStore(tmp_path / "exp").load(1, str(path))
 
 
+def test_a_key_of_another_user_is_refused(tmp_path, monkeypatch):
+    store = CheckpointStore(tmp_path / "exp")
+    path = store.save(1, Checkpoint({}, 1, 1))
+    owner = (tmp_path / "exp" / KEY_FILE).stat().st_uid
+    monkeypatch.setattr(os, "getuid", lambda: owner + 1)  # as if another user ran the controller
+    with pytest.raises(CheckpointRefused, match="belongs to another user"):
+        CheckpointStore(tmp_path / "exp").load(1, str(path))
+
+
 def test_a_truncated_checkpoint_is_refused_with_a_reason(tmp_path):
     store = CheckpointStore(tmp_path / "exp")
     path = store.save(1, Checkpoint({"w": list(range(100))}, 1, 1))
