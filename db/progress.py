@@ -27,7 +27,16 @@ from sqlalchemy import Connection, Table, bindparam, insert, or_, select, update
 from sqlmodel import Session
 
 from .configs import flatten
-from .models import Experiment, ICOpRead, InteractiveControl, Metric, Run, RunRead, utcnow
+from .models import (
+    RUN_STATUSES,
+    Experiment,
+    ICOpRead,
+    InteractiveControl,
+    Metric,
+    Run,
+    RunRead,
+    utcnow,
+)
 
 _RUNS: Table = Run.__table__  # type: ignore[attr-defined]
 _EXPERIMENTS: Table = Experiment.__table__  # type: ignore[attr-defined]
@@ -124,6 +133,8 @@ def write_run(session: Session, run_id: int, fields: Mapping[str, Any], *,
     unknown = set(fields) - RUN_FIELDS
     if unknown:
         raise ValueError(f"Run field {sorted(unknown)[0]!r} is not a controller write.")
+    if "status" in fields and fields["status"] not in RUN_STATUSES:
+        raise ValueError(f"{fields['status']!r} is not a run status.")
     values = {**fields, "updated_at": utcnow(), "target_run_id": run_id}
     if only_active:
         result = _connection(session).execute(_UPDATE_ACTIVE_RUN, values)
