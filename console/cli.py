@@ -138,10 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="run without the console, one line per event (env RFCONSOLE_HEADLESS)")
     demo.add_argument("--runs", type=POSITIVE, default=_env_typed("RUNS", POSITIVE, 6),
                       help="number of configs (env RFCONSOLE_RUNS; default 6)")
-    demo.add_argument("--chunks", type=POSITIVE, default=_env_typed("CHUNKS", POSITIVE, 12),
-                      help="chunks per epoch (env RFCONSOLE_CHUNKS; default 12)")
-    demo.add_argument("--epochs", type=POSITIVE, default=_env_typed("EPOCHS", POSITIVE, 3),
-                      help="epochs (env RFCONSOLE_EPOCHS; default 3)")
+    demo.add_argument("--chunks", type=POSITIVE, default=_env_typed("CHUNKS", POSITIVE, 30),
+                      help="chunks per epoch (env RFCONSOLE_CHUNKS; default 30)")
+    demo.add_argument("--epochs", type=POSITIVE, default=_env_typed("EPOCHS", POSITIVE, 5),
+                      help="epochs (env RFCONSOLE_EPOCHS; default 5)")
     demo.add_argument("--pace", type=SECONDS, default=_env_typed("PACE", SECONDS, 0.8),
                       metavar="SECONDS",
                       help="minimum seconds per chunk; 0 runs flat out (env RFCONSOLE_PACE; default 0.8)")

@@ -240,13 +240,17 @@ def make_demo_controller(
     *,
     experiment: str | None = None,
     runs: int = 6,
-    chunks: int = 12,
-    epochs: int = 3,
+    chunks: int = 30,
+    epochs: int = 5,
     pace: float = 0.8,
     workers: int = 1,
     on_event: EventListener | None = None,
 ) -> Controller:
-    """The demo's Controller; an existing unfinished experiment of that name is resumed."""
+    """The demo's Controller; an existing unfinished experiment of that name is resumed.
+
+    The defaults (6 runs x 30 chunks x 5 epochs, at least 0.8 s a chunk, one
+    worker) give at least 12 minutes of live training: time to try every op.
+    """
     name = experiment or fresh_demo_name(store)
     if experiment:
         try:
