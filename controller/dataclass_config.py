@@ -92,23 +92,28 @@ def _is_json_value(value: Any) -> bool:
     return value is None or isinstance(value, (bool, int, float, str))
 
 
-def _parse(cls: type, config: Any, where: str) -> Any:
+def _parse(cls: type, config: Any, path: str) -> Any:
+    where = f"{path!r}" if path else "the config"
     if not isinstance(config, Mapping):
-        raise ValueError(f"{where or 'the config'} must be an object, not {type(config).__name__}")
+        raise ValueError(f"{where} must be an object, not {type(config).__name__}")
     hints = typing.get_type_hints(cls)
     names = {item.name for item in dataclasses.fields(cls) if item.init}
     unknown = sorted(set(config) - names)
     if unknown:
-        raise ValueError(f"unknown config key {where}{unknown[0]!r}")
+        raise ValueError(f"unknown config key {_join(path, unknown[0])!r}")
     values: dict[str, Any] = {}
     for name, value in config.items():
         kind = hints[name]
         if dataclasses.is_dataclass(kind) and isinstance(kind, type):
-            value = _parse(kind, value, f"{where}{name}.")
+            value = _parse(kind, value, _join(path, name))
         elif kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         values[name] = value
     try:
         return cls(**values)
     except TypeError as exc:  # a required key is missing
-        raise ValueError(f"{where or 'the config'} is incomplete ({exc})") from None
+        raise ValueError(f"{where} is incomplete ({exc})") from None
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else str(name)

@@ -92,7 +92,7 @@ def same_tensors(left, right) -> bool:
     if isinstance(left, dict):
         return left.keys() == right.keys() and all(same_tensors(left[k], right[k]) for k in left)
     if isinstance(left, (list, tuple)):
-        return len(left) == len(right) and all(same_tensors(a, b) for a, b in zip(left, right))
+        return len(left) == len(right) and all(same_tensors(a, b) for a, b in zip(left, right, strict=False))
     return left == right
 
 
@@ -158,7 +158,8 @@ def test_a_checkpoint_is_on_the_cpu_and_shares_nothing_with_the_models():
     assert state["format"] == STATE_FORMAT
     tensors = [v for part in ("model", "rng") for v in state[part].values()]
     tensors += [v for group in state["optimizer"]["state"].values() for v in group.values()]
-    assert tensors and all(t.device.type == "cpu" for t in tensors if isinstance(t, torch.Tensor))
+    assert tensors
+    assert all(t.device.type == "cpu" for t in tensors if isinstance(t, torch.Tensor))
     trainer.train_chunk(run, context(1))  # training on must not change the snapshot taken ...
     other = trainer.create_model({})
     trainer.set_state(other, state)
