@@ -248,12 +248,9 @@ def make_demo_controller(
     pace: float = 0.8,
     workers: int = 1,
     on_event: EventListener | None = None,
-    trainer: str = "numpy",
+    trainer: str = "numpy",  # or "torch" (see demo_trainers); a resumed experiment keeps its own
 ) -> Controller:
-    """The demo's Controller; an existing unfinished experiment of that name is resumed.
-
-    `trainer` is "numpy" or "torch" (see demo_trainers); a resumed experiment keeps its own.
-    """
+    """The demo's Controller; an existing unfinished experiment of that name is resumed."""
     name = experiment or fresh_demo_name(store)
     if experiment:
         try:
