@@ -135,10 +135,12 @@ class TorchTrainer:
         return parse_config(self.config_class, config) if self.config_class else dict(config)
 
     def build_model(self, config: Any) -> torch.nn.Module:
-        return self._given(self._build_model, "build_model")(config)
+        module: torch.nn.Module = self._given(self._build_model, "build_model")(config)
+        return module
 
     def build_optimizer(self, config: Any, module: torch.nn.Module) -> torch.optim.Optimizer:
-        return self._given(self._build_optimizer, "build_optimizer")(config, module)
+        optimizer: torch.optim.Optimizer = self._given(self._build_optimizer, "build_optimizer")(config, module)
+        return optimizer
 
     def build_scheduler(self, config: Any, optimizer: torch.optim.Optimizer) -> Any:
         return self._build_scheduler(config, optimizer) if self._build_scheduler else None
@@ -152,7 +154,8 @@ class TorchTrainer:
     def training_step(self, run: TorchRun, batch: Any) -> torch.Tensor | tuple[torch.Tensor, Mapping[str, Any]]:
         """The loss of one batch (and optionally more metrics); the default is `loss(model(x), y)`."""
         inputs, targets = batch
-        return self._given(self._loss, "loss")(run.module(inputs), targets)
+        loss: torch.Tensor = self._given(self._loss, "loss")(run.module(inputs), targets)
+        return loss
 
     def evaluate(self, run: TorchRun) -> Mapping[str, float]:
         """Metrics after each chunk (in eval mode, without gradients); none by default."""
@@ -219,7 +222,7 @@ class TorchTrainer:
         run.optimizer.zero_grad(set_to_none=True)
         result = self.training_step(run, batch)
         loss, extra = result if isinstance(result, tuple) else (result, {})
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         run.optimizer.step()
         if run.scheduler is not None and self.scheduler_interval == "step":
             run.scheduler.step()

@@ -279,3 +279,19 @@ def test_the_config_schema_comes_from_the_dataclass():
     assert schema["properties"]["batch_size"]["type"] == "integer"
     with pytest.raises(ValueError, match="unknown config key 'learning_rate'"):
         Tiny().create_model({"learning_rate": 0.1})
+
+
+def test_a_stop_waiting_before_the_chunk_trains_nothing():
+    trainer = Tiny()
+    run = trainer.create_model({})
+    result = trainer.train_chunk(run, context(0, should_stop=lambda: True))
+    assert result.steps == trainer.step_calls == run.steps == 0
+
+
+def test_an_epoch_scheduler_steps_once_at_the_end_of_each_epoch():
+    trainer = Tiny()
+    trainer.scheduler_interval = "epoch"
+    run = trainer.create_model({})
+    for position in range(6):
+        trainer.train_chunk(run, context(position))
+        assert run.scheduler.last_epoch == (position + 1) // 4
