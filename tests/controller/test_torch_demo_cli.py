@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from rfconsole.console.cli import main, parse_args
 from rfconsole.controller import demo_trainers
 from rfconsole.controller.demo import DemoTrainer
@@ -24,9 +25,10 @@ def test_a_bad_trainer_is_one_usage_line(monkeypatch, capsys):
     assert "RFCONSOLE_TRAINER='jax' is not one of numpy, torch" in capsys.readouterr().err
 
 
-def test_a_missing_pytorch_is_one_sentence_naming_the_extra(monkeypatch, capsys, db_path):
+@pytest.mark.parametrize("mode", [["--headless"], ["--no-dispatcher"]])
+def test_a_missing_pytorch_is_one_sentence_naming_the_extra(monkeypatch, capsys, db_path, mode):
     monkeypatch.setattr(demo_trainers, "missing_torch_packages", lambda: ["torch"])
-    code = main(["demo", "--headless", "--trainer", "torch", "--db", str(db_path)])
+    code = main(["demo", *mode, "--trainer", "torch", "--db", str(db_path)])
     err = capsys.readouterr().err
     assert code == 1
     assert err.strip().splitlines() == [
