@@ -124,6 +124,8 @@ class TorchTrainer:
             self.config_class = config_class
         if device is not None:
             self.device = device
+        if self.scheduler_interval not in ("step", "epoch"):
+            raise ValueError(f"scheduler_interval must be 'step' or 'epoch', not {self.scheduler_interval!r}")
         if config_schema is not None:
             self.config_schema = dict(config_schema)
         elif self.config_schema is None and self.config_class is not None:
