@@ -295,3 +295,40 @@ def test_an_epoch_scheduler_steps_once_at_the_end_of_each_epoch():
     for position in range(6):
         trainer.train_chunk(run, context(position))
         assert run.scheduler.last_epoch == (position + 1) // 4
+
+
+def test_dict_batches_and_a_model_returning_its_loss_work_as_with_hugging_face():
+    class Items(Dataset):
+        def __init__(self) -> None:
+            self.x = torch.randn(60, 4, generator=torch.Generator().manual_seed(3))
+
+        def __len__(self) -> int:
+            return 60
+
+        def __getitem__(self, index: int):
+            return {"input_ids": self.x[index], "labels": self.x[index].sum().reshape(1)}
+
+    class Model(nn.Module):  # like a transformers model: keyword inputs, an output with .loss
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = nn.Linear(4, 1)
+
+        def forward(self, input_ids, labels):
+            from types import SimpleNamespace
+
+            return SimpleNamespace(loss=nn.functional.mse_loss(self.linear(input_ids), labels))
+
+    class Seq2Seq(TorchTrainer):
+        def build_model(self, config):
+            return Model()
+
+        def build_optimizer(self, config, module):
+            return torch.optim.SGD(module.parameters(), lr=0.05)
+
+        def training_step(self, run, batch):
+            return run.module(**batch).loss
+
+    trainer = Seq2Seq(Items())
+    run = trainer.create_model({"batch_size": 5})
+    losses = [trainer.train_chunk(run, context(p, num_chunks=2)).metrics["train_loss"] for p in range(8)]
+    assert losses[-1] < losses[0] / 2
