@@ -158,8 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--workers", type=POSITIVE, default=_env_typed("WORKERS", POSITIVE, 1),
                       help="runs trained at once (env RFCONSOLE_WORKERS; default 1)")
     demo.add_argument("--trainer", choices=TRAINERS, default=_env_choice("TRAINER", TRAINERS, "numpy"),
-                      help="the demo's models: numpy MLPs, or PyTorch ones (needs pip install 'rfconsole[torch]') "
-                      "(env RFCONSOLE_TRAINER; default numpy)")
+                      help="the demo's models: numpy MLPs, or PyTorch ones (needs pip install 'rfconsole[torch]'); "
+                      "a resumed experiment keeps its own (env RFCONSOLE_TRAINER; default numpy)")
     demo.add_argument("--experiment", metavar="NAME", default=_env("EXPERIMENT"),
                       help="experiment name; an unfinished one of that name is resumed (env RFCONSOLE_EXPERIMENT)")
     return parser
