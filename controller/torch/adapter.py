@@ -20,6 +20,7 @@ adapter does the rest:
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,9 @@ from .state import (
 )
 
 STATE_FORMAT = "rfconsole.torch/1"
+
+# PyTorch has one global RNG per process: trainers with `exclusive_rng` take turns on it.
+_GLOBAL_RNG_TURN = threading.RLock()
 
 
 def chunk_indices(size: int, data_seed: int, epoch: int, chunk: int, num_chunks: int) -> torch.Tensor:
@@ -101,6 +105,7 @@ class TorchTrainer:
     seed_key = "seed"  # the config field with the run's seed (model init, data order)
     loader_workers = 0  # DataLoader worker processes
     device: str | None = None  # force a device ("cpu", "cuda:1"); default: picked per run
+    exclusive_rng = False  # True: one chunk at a time in the process, exact RNG with several workers
 
     def __init__(
         self,
@@ -179,7 +184,7 @@ class TorchTrainer:
     def create_model(self, config: Mapping[str, Any]) -> TorchRun:
         parsed = self.parse_config(config)
         seed = int(self.config_value(parsed, self.seed_key, 0))
-        with torch.random.fork_rng(devices=[]):  # the same initial weights for the same seed
+        with self._rng_turn(), torch.random.fork_rng(devices=[]):  # same seed, same initial weights
             torch.default_generator.manual_seed(seed)
             module = self.build_model(parsed)
             optimizer = self.build_optimizer(parsed, module)
@@ -283,7 +288,8 @@ class TorchTrainer:
     @contextlib.contextmanager
     def _run_rng(self, run: TorchRun) -> Iterator[None]:
         """PyTorch's global RNG set to the run's state for a chunk, and saved back after it."""
-        with torch.cuda.device(run.device) if run.device.type == "cuda" else contextlib.nullcontext():
+        on_device = torch.cuda.device(run.device) if run.device.type == "cuda" else contextlib.nullcontext()
+        with self._rng_turn(), on_device:
             if run.device.type == "cuda" and "cuda" not in run.rng:
                 torch.cuda.manual_seed(run.data_seed)  # seeds the current device: the run's
             restore_rng(run.rng, run.device)
@@ -291,6 +297,9 @@ class TorchTrainer:
                 yield
             finally:
                 run.rng = capture_rng(run.device)
+
+    def _rng_turn(self) -> contextlib.AbstractContextManager[Any]:
+        return _GLOBAL_RNG_TURN if self.exclusive_rng else contextlib.nullcontext()
 
     @staticmethod
     def _given(piece: Callable[..., Any] | None, name: str) -> Callable[..., Any]:

@@ -335,3 +335,38 @@ def test_dict_batches_and_a_model_returning_its_loss_work_as_with_hugging_face()
     run = trainer.create_model({"batch_size": 5})
     losses = [trainer.train_chunk(run, context(p, num_chunks=2)).metrics["train_loss"] for p in range(8)]
     assert losses[-1] < losses[0] / 2
+
+
+def test_with_exclusive_rng_runs_trained_at_once_take_turns_and_stay_exact():
+    import threading
+
+    class Turns(Tiny):
+        exclusive_rng = True
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.order: list[int] = []
+
+        def training_step(self, run, batch):
+            self.order.append(run.data_seed)
+            return super().training_step(run, batch)
+
+    def train(trainer, run):
+        for position in range(3):
+            results[(trainer, run.data_seed)].append(trainer.train_chunk(run, context(position)))
+
+    alone, together = Turns(), Turns()
+    results = {(t, seed): [] for t in (alone, together) for seed in (1, 2)}
+    for seed in (1, 2):
+        train(alone, alone.create_model({"seed": seed}))
+    runs_ = [together.create_model({"seed": seed}) for seed in (1, 2)]
+    threads = [threading.Thread(target=train, args=(together, run)) for run in runs_]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    chunks = [together.order[i:i + 5] for i in range(0, len(together.order), 5)]
+    assert len(chunks) == 6
+    assert all(len(set(chunk)) == 1 for chunk in chunks)  # no chunk's steps interleaved
+    for seed in (1, 2):
+        assert results[(together, seed)] == results[(alone, seed)]
