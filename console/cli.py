@@ -14,6 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any, NoReturn
 
 EXIT_USAGE = 2
+TRAINERS = ("numpy", "torch")  # the demo's trainers (rfconsole.controller.demo_trainers)
 
 
 def package_version() -> str:
@@ -77,6 +78,15 @@ def _env_typed(name: str, convert: Callable[[str], Any], default: Any) -> Any:
         return convert(value)
     except argparse.ArgumentTypeError as exc:
         raise UsageError(f"rfconsole: RFCONSOLE_{name}: {exc}.") from None
+
+
+def _env_choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    value = _env(name)
+    if value is None:
+        return default
+    if value not in choices:
+        raise UsageError(f"rfconsole: RFCONSOLE_{name}={value!r} is not one of {', '.join(choices)}.")
+    return value
 
 
 def _database_option(parser: argparse.ArgumentParser, suppress: bool) -> None:
@@ -147,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="minimum seconds per chunk; 0 runs flat out (env RFCONSOLE_PACE; default 0.8)")
     demo.add_argument("--workers", type=POSITIVE, default=_env_typed("WORKERS", POSITIVE, 1),
                       help="runs trained at once (env RFCONSOLE_WORKERS; default 1)")
+    demo.add_argument("--trainer", choices=TRAINERS, default=_env_choice("TRAINER", TRAINERS, "numpy"),
+                      help="the demo's models: numpy MLPs, or PyTorch ones (needs pip install 'rfconsole[torch]'); "
+                      "a resumed experiment keeps its own (env RFCONSOLE_TRAINER; default numpy)")
     demo.add_argument("--experiment", metavar="NAME", default=_env("EXPERIMENT"),
                       help="experiment name; an unfinished one of that name is resumed (env RFCONSOLE_EXPERIMENT)")
     return parser

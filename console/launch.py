@@ -115,6 +115,7 @@ class ControllerThread:
 def run_demo_console(args: argparse.Namespace) -> int:
     """The demo experiment's controller in the background and the console on it."""
     from rfconsole.controller.demo import make_demo_controller, resume_command
+    from rfconsole.controller.demo_trainers import TrainerUnavailable, trainer_of
 
     try:
         store = open_store(args.db)
@@ -124,9 +125,12 @@ def run_demo_console(args: argparse.Namespace) -> int:
         try:
             controller = make_demo_controller(
                 store, experiment=args.experiment, runs=args.runs, chunks=args.chunks,
-                epochs=args.epochs, pace=args.pace, workers=getattr(args, "workers", 1))
+                epochs=args.epochs, pace=args.pace, workers=getattr(args, "workers", 1),
+                trainer=getattr(args, "trainer", "numpy"))
         except StoreError as exc:
             return _fail(exc.message)
+        except TrainerUnavailable as exc:
+            return _fail(str(exc))
         runner = ControllerThread(controller)
         with dispatcher_thread(store, args) as (url, error):
             app = _build_app(store, args, url, error, experiment=controller.experiment_name)
@@ -144,7 +148,8 @@ def run_demo_console(args: argparse.Namespace) -> int:
                          f"{CONTROLLER_JOIN_SECONDS} s of quitting.")
         with store.read() as session:
             status = experiments.get_experiment(session, controller.experiment_id).status
-        hint = (f"; resume it with {resume_command(name, args.db)}"
+        trainer = trainer_of(controller.experiment.config_schema)
+        hint = (f"; resume it with {resume_command(name, args.db, trainer=trainer)}"
                 if status == "cancelled" else ".")
         print(f"Experiment {name!r} is {status}{hint}")
         return 0

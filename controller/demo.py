@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from rfconsole.db import NotFoundError, Store, experiments
 
+from .demo_trainers import demo_trainer, trainer_of
 from .events import EventListener
 from .runner import Controller
 from .trainer import ChunkContext, ChunkResult
@@ -222,7 +223,8 @@ def fresh_demo_name(store: Store) -> str:
     return name
 
 
-def resume_command(experiment: str, db: str | None, *, headless: bool = False) -> str:
+def resume_command(experiment: str, db: str | None, *, headless: bool = False,
+                   trainer: str = "numpy") -> str:
     """The command that resumes the demo experiment, on the same database, ready to paste.
 
     Without --db the default database would be used, where the name starts a new
@@ -230,6 +232,7 @@ def resume_command(experiment: str, db: str | None, *, headless: bool = False) -
     that a URL's password is not printed.
     """
     words = ["rfconsole", "demo"] + (["--headless"] if headless else [])
+    words += ["--trainer", trainer] if trainer != "numpy" else []
     if db and db != os.environ.get("RFCONSOLE_DB"):
         words += ["--db", db]
     return shlex.join(words + ["--experiment", experiment])
@@ -245,6 +248,7 @@ def make_demo_controller(
     pace: float = 0.8,
     workers: int = 1,
     on_event: EventListener | None = None,
+    trainer: str = "numpy",  # or "torch" (see demo_trainers); a resumed experiment keeps its own
 ) -> Controller:
     """The demo's Controller; an existing unfinished experiment of that name is resumed.
 
@@ -257,7 +261,9 @@ def make_demo_controller(
             with store.read() as session:
                 existing = experiments.get_experiment_by_name(session, experiment)
             chunks, epochs = existing.num_chunks, existing.num_epochs
+            trainer = trainer_of(existing.config_schema)
         except NotFoundError:
             pass
-    return Controller(store, name, demo_configs(runs), DemoTrainer(), num_chunks=chunks,
+    chosen, configs_for = demo_trainer(trainer)
+    return Controller(store, name, configs_for(runs), chosen, num_chunks=chunks,
                       num_epochs=epochs, workers=workers, pace=pace, on_event=on_event)

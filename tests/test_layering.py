@@ -26,7 +26,8 @@ def _loaded(modules: set[str], top: str) -> bool:
                           "rfconsole.controller", "rfconsole.console"]),
         ("rfconsole.dispatcher", ["textual", "rfconsole.controller", "rfconsole.console"]),
         ("rfconsole.controller", ["flask", "textual", "waitress", "rfconsole.dispatcher",
-                                  "rfconsole.console"]),
+                                  "rfconsole.console", "torch", "sklearn"]),
+        ("rfconsole.controller.demo", ["torch", "sklearn"]),  # PyTorch only when its demo runs
     ],
 )
 def test_layers_import_only_downwards(module, forbidden):
