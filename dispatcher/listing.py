@@ -88,9 +88,26 @@ class RunListing:
 
     def _build(self, snap: queries.ListingSnapshot, experiment_id: int, name: str,
                statuses: list[str] | None, limit: int | None, offset: int) -> tuple[int, bytes]:
-        total = snap.count(experiment_id, statuses)
-        versions = snap.versions(experiment_id, statuses, limit, offset)
         known = self._row_cache(experiment_id)
+        if not known:  # nothing encoded yet: one scan of the full rows, no version check first
+            page = snap.page_rows(experiment_id, statuses, limit, offset)
+            fresh = {row[0]: (row[-1], orjson.dumps(rows.run_dict(row, name))) for row in page}
+            parts = [encoded for _, encoded in fresh.values()]
+            paged = limit is not None or offset
+            total = snap.count(experiment_id, statuses) if paged else len(parts)
+        else:
+            total = snap.count(experiment_id, statuses)
+            parts, fresh = self._refresh(snap, known, experiment_id, name, statuses, limit, offset)
+        if fresh:
+            with self._lock:
+                known.update(fresh)
+        return total, b"[" + b",".join(parts) + b"]"
+
+    def _refresh(self, snap: queries.ListingSnapshot, known: dict[int, tuple[str, bytes]], experiment_id: int,
+                 name: str, statuses: list[str] | None, limit: int | None,
+                 offset: int) -> tuple[list[bytes], dict[int, tuple[str, bytes]]]:
+        """The page's encoded runs, re-encoding only those whose `updated_at` moved; and those."""
+        versions = snap.versions(experiment_id, statuses, limit, offset)
         # Take each cached encoding only if it is of this snapshot's version of the run;
         # another thread may replace cache entries meanwhile, so decide once, here.
         parts: list[bytes] = []
@@ -112,10 +129,7 @@ class RunListing:
             if row[0] in stale_at:
                 fresh[row[0]] = (row[-1], orjson.dumps(rows.run_dict(row, name)))
                 parts[stale_at[row[0]]] = fresh[row[0]][1]
-        if fresh:
-            with self._lock:
-                known.update(fresh)
-        return total, b"[" + b",".join(parts) + b"]"
+        return parts, fresh
 
     def _row_cache(self, experiment_id: int) -> dict[int, tuple[str, bytes]]:
         with self._lock:

@@ -19,6 +19,8 @@ import orjson
 from rfconsole.db import listing
 from rfconsole.db.store import Store
 
+_loads = orjson.loads
+
 
 class _Unreadable(Exception):
     """A stored JSON value that cannot be decoded."""
@@ -76,6 +78,13 @@ def stamp_text(stored: Any) -> str | None:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).isoformat()
 
 
+def _stamp(stored: Any) -> str | None:
+    """stamp_text, with SQLite's usual form rewritten inline (two per run, 10,000 runs)."""
+    if type(stored) is str and len(stored) == 26 and stored[10] == " ":
+        return f"{stored[:10]}T{stored[11:]}+00:00"
+    return stamp_text(stored)
+
+
 def run_dict(row: Sequence[Any], experiment_name: str) -> dict[str, Any]:
     """One run in its public shape (metrics a JSON string; config == config_leaf)."""
     (run_id, run_name, status, current_chunk, num_chunks, current_epoch, num_epochs,
@@ -84,15 +93,21 @@ def run_dict(row: Sequence[Any], experiment_name: str) -> dict[str, Any]:
      created_at, updated_at) = row
     total = num_chunks * num_epochs
     progress = min(1.0, max(0.0, num_chunks_visited / total)) if total > 0 else 0.0
-    problems: list[str] = []
-    metrics_text = _checked(metrics, "metrics", problems)
-    config_text = _checked(config_leaf, "config_leaf", problems)
-    flat_text = _checked(flattened_config, "flattened_config", problems)
+    try:  # the common case, in one go: three stored strict-JSON texts
+        _loads(metrics)
+        _loads(config_leaf)
+        _loads(flattened_config)
+        metrics_text, config_text, flat_text = metrics, config_leaf, flattened_config
+    except (orjson.JSONDecodeError, TypeError):  # NaN, NULL, a decoded value, or damage
+        problems: list[str] = []
+        metrics_text = _checked(metrics, "metrics", problems)
+        config_text = _checked(config_leaf, "config_leaf", problems)
+        flat_text = _checked(flattened_config, "flattened_config", problems)
+        if problems:
+            unreadable = (f"The stored {' and '.join(problems)} of this run "
+                          f"{'is' if len(problems) == 1 else 'are'} not valid JSON and shown as null.")
+            error = f"{error} {unreadable}" if error else unreadable
     config = None if config_text is None else orjson.Fragment(config_text)
-    if problems:
-        unreadable = (f"The stored {' and '.join(problems)} of this run "
-                      f"{'is' if len(problems) == 1 else 'are'} not valid JSON and shown as null.")
-        error = f"{error} {unreadable}" if error else unreadable
     return {
         "run_id": run_id,
         "run_name": run_name,
@@ -116,8 +131,8 @@ def run_dict(row: Sequence[Any], experiment_name: str) -> dict[str, Any]:
         "ended_by": ended_by,
         "error": error,
         "num_chunks_visited": num_chunks_visited,
-        "created_at": stamp_text(created_at),
-        "updated_at": stamp_text(updated_at),
+        "created_at": _stamp(created_at),
+        "updated_at": _stamp(updated_at),
     }
 
 
