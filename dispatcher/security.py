@@ -5,8 +5,10 @@ Every request to the dispatcher passes, in this order:
 1. Without a token, the `Host` header must name a loopback address, a bound
    host or an allowed host (`--allowed-host`), else 400: a web page whose
    name was re-pointed at 127.0.0.1 (DNS rebinding) is not served.
-2. With a token, every route but health-check and CORS preflight needs
-   `Authorization: Bearer <token>` (the scheme in any case), else 401.
+2. With a token, every API route (under `/dispatcher`) but health-check and
+   CORS preflight needs `Authorization: Bearer <token>` (the scheme in any
+   case), else 401. Pages served outside the API (a web dashboard at `/`) load
+   without it: they hold no data, and ask for the token to call the API.
 3. On every route but GET/HEAD, an `Origin` header that is present and not
    allowed is refused with 403: another site cannot make a browser change
    state. Allowed: the page's own origin, any loopback origin
@@ -38,6 +40,7 @@ logger = logging.getLogger("rfconsole.dispatcher")
 # Any port, http or https, on the three loopback names (\Z: nothing may follow).
 LOOPBACK_ORIGIN = re.compile(r"https?://(localhost|127\.0\.0\.1|\[::1\])(:[0-9]{1,5})?\Z", re.IGNORECASE)
 OPEN_ENDPOINTS = frozenset({"meta.health_check"})
+API_PREFIX = "/dispatcher"
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 ALLOWED_HEADERS = ["Content-Type", "Authorization", "If-None-Match"]
 EXPOSED_HEADERS = ["ETag", "X-Total-Count"]
@@ -114,7 +117,7 @@ class Gate:
                                              "reach it as localhost, or start it with --allowed-host NAME.")
         if self._preflight():
             return None
-        if self.token is not None:
+        if self.token is not None and _in_api(request.path):
             given = _bearer_token(request.headers.get("Authorization", ""))
             if not hmac.compare_digest(given, self.token):
                 response = self._refuse(401, "token",
@@ -137,6 +140,10 @@ class Gate:
             logger.warning("Refused %s %s from %s: %s%s", request.method, request.path,
                            request.remote_addr or "unknown", message, repeats_note(left_out))
         return error_response(status, message)
+
+
+def _in_api(path: str) -> bool:
+    return path == API_PREFIX or path.startswith(API_PREFIX + "/")
 
 
 def _is_wildcard(host: str) -> bool:

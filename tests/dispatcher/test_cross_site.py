@@ -175,3 +175,22 @@ def test_curl_lines_of_the_rapidfire_guide(served: str, seeded: Seeded) -> None:
                                      headers={"Content-Type": "application/json"}, method="POST")
     with urllib.request.urlopen(request, timeout=10) as answer:
         assert json.loads(answer.read())["message"] == "Stop request created successfully"
+
+
+def test_pages_outside_the_api_load_without_the_token(store: Store) -> None:
+    """A web dashboard served at `/` asks for the token itself; its page must load without it."""
+    from flask import Blueprint
+
+    app = create_app(store, token="s3cret")
+    web = Blueprint("web_page", __name__)
+    web.add_url_rule("/", "index", lambda: "<!doctype html><title>runs</title>")
+    app.register_blueprint(web)
+    client = app.test_client()
+    page = client.get("/")
+    assert page.status_code == 200
+    assert page.mimetype == "text/html"
+    assert client.get("/dispatcher/get-all-runs").status_code == 401
+    assert client.get("/", headers={"Host": "evil.example"}).status_code == 200  # with a token, any host
+    open_app = create_app(store)
+    open_app.register_blueprint(Blueprint("web_page", __name__))
+    assert open_app.test_client().get("/", headers={"Host": "evil.example"}).status_code == 400
