@@ -89,8 +89,8 @@ class Gate:
         origins = {origin.lower() for origin in cors_origins}
         self.any_origin = "*" in origins
         self.origins = frozenset(origins - {"*"})
-        hosts = {host_name(host) for host in allowed_hosts}
-        hosts.update(host_name(host) for host in bind_hosts if not _is_wildcard(host))
+        hosts = {_configured_host(host) for host in allowed_hosts}
+        hosts.update(_configured_host(host) for host in bind_hosts if not _is_wildcard(host))
         self.any_host = "*" in hosts
         self.hosts = frozenset(hosts - {"*"})
         self.throttle = RefusalThrottle()
@@ -105,7 +105,7 @@ class Gate:
         return bool(sep) and netloc == request.host.lower()
 
     def host_allowed(self) -> bool:
-        name = host_name(request.host)
+        name = _configured_host(host_name(request.host))
         return self.any_host or is_loopback(name) or name in self.hosts
 
     def check(self) -> Response | None:
@@ -140,6 +140,15 @@ class Gate:
             logger.warning("Refused %s %s from %s: %s%s", request.method, request.path,
                            request.remote_addr or "unknown", message, repeats_note(left_out))
         return error_response(status, message)
+
+
+def _configured_host(host: str) -> str:
+    """A host as given to --allowed-host or --host: "fe80::1" stays whole, "Name:8081" -> "name"."""
+    stripped = host.strip().lower()
+    try:
+        return str(ipaddress.ip_address(stripped.strip("[]")))
+    except ValueError:
+        return host_name(stripped)
 
 
 def _in_api(path: str) -> bool:

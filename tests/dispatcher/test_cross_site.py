@@ -111,6 +111,12 @@ def test_allowed_and_bound_hosts_are_served(store: Store, seeded: Seeded) -> Non
     assert client.get("/dispatcher/get-all-runs", headers={"Host": "other.example"}).status_code == 400
 
 
+def test_an_ipv6_bound_host_is_served(store: Store, seeded: Seeded) -> None:
+    client = create_app(store, bind_hosts=["fd00::7"]).test_client()
+    assert client.get("/dispatcher/get-all-runs", headers={"Host": "[fd00::7]:8081"}).status_code == 200
+    assert client.get("/dispatcher/get-all-runs", headers={"Host": "[fd00::8]:8081"}).status_code == 400
+
+
 def test_a_wildcard_bind_does_not_allow_every_name(store: Store, seeded: Seeded) -> None:
     client = create_app(store, bind_hosts=["0.0.0.0"]).test_client()
     assert client.get("/dispatcher/get-all-runs", headers={"Host": "0.0.0.0:8081"}).status_code == 400
