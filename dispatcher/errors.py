@@ -16,6 +16,8 @@ from flask import Flask, Response, current_app, request
 from rfconsole.db.errors import StoreError
 from werkzeug.exceptions import HTTPException
 
+from .refusals import RefusalThrottle, repeats_note
+
 logger = logging.getLogger("rfconsole.dispatcher")
 
 JSON_MIMETYPE = "application/json"
@@ -112,6 +114,7 @@ def redirect_as_json(response: Response) -> Response:
 
 
 def register_error_handlers(app: Flask) -> None:
+    throttle = RefusalThrottle()  # a database that stays read-only or busy: one line per 10 s
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
         return error_response(exc.status, exc.message)
@@ -137,8 +140,10 @@ def register_error_handlers(app: Flask) -> None:
     def _unexpected(exc: Exception) -> Response:
         refusal = database_refusal(exc)
         if refusal is not None:
-            logger.warning("Database refused %s %s: %s", request.method, request.path,
-                           refusal.get_json()["error"])  # not the driver's text: it may hold SQL
+            left_out = throttle.admit(("database", database_problem(exc)))
+            if left_out is not None:  # not the driver's text: it may hold SQL and values
+                logger.warning("Database refused %s %s: %s%s", request.method, request.path,
+                               refusal.get_json()["error"], repeats_note(left_out))
             return refusal
         logger.exception("Unexpected error on %s %s", request.method, request.path)
         return error_response(500, "The dispatcher hit an internal error; the details are in its log.")

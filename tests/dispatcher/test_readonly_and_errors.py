@@ -4,6 +4,7 @@ a run whose stored JSON is unreadable still lists; refusals are logged once per 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from pathlib import Path
 
@@ -80,7 +81,7 @@ def test_a_readonly_database_is_one_sentence_and_503(db_path: Path, tmp_path: Pa
 
 
 def test_a_database_locked_past_the_busy_timeout_is_503_with_retry_after(
-        db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setattr(engine, "BUSY_TIMEOUT_MS", 100)
     store = Store.open(str(db_path))
     seeded = seed_experiment(store, tmp_path)
@@ -88,10 +89,16 @@ def test_a_database_locked_past_the_busy_timeout_is_503_with_retry_after(
     holder = sqlite3.connect(db_path, isolation_level=None)
     try:
         holder.execute("BEGIN IMMEDIATE")  # another writer holds the lock
-        response = client.post("/dispatcher/stop-run", json={"run_id": seeded.ongoing})
-        assert response.status_code == 503
-        assert int(response.headers["Retry-After"]) > 0
-        assert "busy" in response.get_json()["error"]
+        with caplog.at_level(logging.WARNING, logger="rfconsole.dispatcher"):
+            for _ in range(3):
+                response = client.post("/dispatcher/stop-run", json={"run_id": seeded.ongoing})
+                assert response.status_code == 503
+                assert int(response.headers["Retry-After"]) > 0
+                assert "busy" in response.get_json()["error"]
+        logged = [r.getMessage() for r in caplog.records if "Database refused" in r.getMessage()]
+        assert len(logged) == 1  # once per 10 s, and without the driver's SQL
+        assert "UPDATE" not in logged[0]
+        assert "INSERT" not in logged[0]
     finally:
         holder.execute("ROLLBACK")
         holder.close()
