@@ -84,6 +84,9 @@ def run_serve(args: argparse.Namespace) -> int:
     # store.url hides the password of a server database's URL.
     print(f"rfconsole dispatcher serving {server.url}{URL_PREFIX} on {store.url} "
           f"({', '.join(modes)}); press Ctrl-C to stop.", flush=True)
+    if not token and _is_wildcard(host) and not settings.get("ALLOWED_HOSTS"):
+        _say(f"without a token only loopback names are served on {host}; give the names clients use "
+             f"with --allowed-host (or set --token).")
     try:
         while not stop.wait(0.5):
             if not server.running:
@@ -98,6 +101,10 @@ def run_serve(args: argparse.Namespace) -> int:
         for number, handler in previous.items():
             signal.signal(number, handler)
     return 0
+
+
+def _is_wildcard(host: str) -> bool:
+    return host.strip("[]") in ("0.0.0.0", "::", "")
 
 
 def _on_stop_signals(stop: threading.Event) -> dict[int, Any]:
