@@ -161,3 +161,14 @@ def test_the_host_check_knows_what_gunicorn_bound(store: Store, seeded: Seeded,
     monkeypatch.setenv("RFCONSOLE_BIND", "192.168.7.7:8081")
     client = create_app(store, config=from_env()).test_client()
     assert client.get("/dispatcher/get-all-runs", headers={"Host": "192.168.7.7:8081"}).status_code == 200
+
+
+@pytest.mark.slow
+def test_serve_on_a_wildcard_without_a_token_says_which_names_it_serves(db_path: Path) -> None:
+    process, banner = _serve(db_path, "--host", "0.0.0.0", "--insecure")
+    url = banner.split("serving ", 1)[1].split(" ", 1)[0].replace("0.0.0.0", "127.0.0.1")
+    with urllib.request.urlopen(f"{url}/get-all-runs", timeout=10) as answer:  # loopback names still work
+        assert json.loads(answer.read()) == []
+    _, err = _finish(process)
+    assert "--allowed-host" in err
+    assert process.returncode == 0
