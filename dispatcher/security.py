@@ -41,6 +41,7 @@ logger = logging.getLogger("rfconsole.dispatcher")
 LOOPBACK_ORIGIN = re.compile(r"https?://(localhost|127\.0\.0\.1|\[::1\])(:[0-9]{1,5})?\Z", re.IGNORECASE)
 OPEN_ENDPOINTS = frozenset({"meta.health_check"})
 API_PREFIX = "/dispatcher"
+HOST_ANSWERS_KEPT = 256
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 ALLOWED_HEADERS = ["Content-Type", "Authorization", "If-None-Match"]
 EXPOSED_HEADERS = ["ETag", "X-Total-Count"]
@@ -94,45 +95,53 @@ class Gate:
         self.any_host = "*" in hosts
         self.hosts = frozenset(hosts - {"*"})
         self.throttle = RefusalThrottle()
+        self._host_answers: dict[str, bool] = {}
 
-    def origin_allowed(self, origin: str) -> bool:
+    def origin_allowed(self, origin: str, host: str) -> bool:
         lowered = origin.strip().lower().rstrip("/")
         if self.any_origin or lowered in self.origins or LOOPBACK_ORIGIN.match(lowered):
             return True
         # The page's own origin: the same host and port as this request (the scheme may be
         # rewritten by a TLS-terminating proxy in front of us).
         _, sep, netloc = lowered.partition("://")
-        return bool(sep) and netloc == request.host.lower()
+        return bool(sep) and netloc == host.lower()
 
-    def host_allowed(self) -> bool:
-        name = _configured_host(host_name(request.host))
-        return self.any_host or is_loopback(name) or name in self.hosts
+    def host_allowed(self, host: str) -> bool:
+        known = self._host_answers.get(host)
+        if known is None:  # a client sends the same Host every time: decide once per value
+            name = _configured_host(host_name(host))
+            known = self.any_host or is_loopback(name) or name in self.hosts
+            if len(self._host_answers) >= HOST_ANSWERS_KEPT:
+                self._host_answers.clear()
+            self._host_answers[host] = known
+        return known
 
     def check(self) -> Response | None:
-        """None to go on, else the refusal to answer with."""
+        """None to go on, else the refusal to answer with (read from the WSGI environ: every
+        request passes here, so it stays cheap)."""
         if request.endpoint in OPEN_ENDPOINTS:
             return None
-        if self.token is None and not self.host_allowed():
-            return self._refuse(400, "host", f"This dispatcher does not serve the host name {request.host[:80]!r}; "
+        environ = request.environ
+        method = environ.get("REQUEST_METHOD", "GET")
+        host = environ.get("HTTP_HOST") or request.host
+        if self.token is None and not self.host_allowed(host):
+            return self._refuse(400, "host", f"This dispatcher does not serve the host name {host[:80]!r}; "
                                              "reach it as localhost, or start it with --allowed-host NAME.")
-        if self._preflight():
-            return None
+        if (method == "OPTIONS" and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ
+                and request.url_rule is not None):
+            return None  # a CORS preflight: answered (by flask-cors) without the token
         if self.token is not None and _in_api(request.path):
-            given = _bearer_token(request.headers.get("Authorization", ""))
+            given = _bearer_token(environ.get("HTTP_AUTHORIZATION", ""))
             if not hmac.compare_digest(given, self.token):
                 response = self._refuse(401, "token",
                                         "This dispatcher needs 'Authorization: Bearer <token>' with its token.")
                 response.headers["WWW-Authenticate"] = "Bearer"
                 return response
-        origin = request.headers.get("Origin")
-        if request.method not in SAFE_METHODS and origin is not None and not self.origin_allowed(origin):
+        origin = environ.get("HTTP_ORIGIN")
+        if origin is not None and method not in SAFE_METHODS and not self.origin_allowed(origin, host):
             return self._refuse(403, "origin", f"Requests from the web page at {origin[:80]!r} may not change "
                                                "anything here; add its origin with --cors-origin if it is yours.")
         return None
-
-    def _preflight(self) -> bool:
-        return (request.method == "OPTIONS" and request.url_rule is not None
-                and "Access-Control-Request-Method" in request.headers)
 
     def _refuse(self, status: int, reason: str, message: str) -> Response:
         left_out = self.throttle.admit((reason, request.remote_addr))
@@ -171,13 +180,21 @@ def install(app: Flask, settings: dict[str, Any]) -> Gate:
     def _gate() -> Response | None:
         return gate.check()
 
-    @app.after_request
-    def _preflight_status(response: Response) -> Response:
-        if request.method == "OPTIONS" and response.status_code == 200 and not response.get_data():
-            response.status_code = 204  # a preflight answer has no content
-        return response
-
     origins: Any = "*" if gate.any_origin else [LOOPBACK_ORIGIN, *sorted(gate.origins)]
     CORS(app, resources={r"/dispatcher/*": {}}, origins=origins, methods=["GET", "POST", "OPTIONS"],
          allow_headers=ALLOWED_HEADERS, expose_headers=EXPOSED_HEADERS, max_age=600, vary_header=True)
+    # flask-cors adds nothing to an answer for a request without Origin (curl, the notebook
+    # client, the console): skip its hook for those, which are most of the polling.
+    cors_hook: Any = app.after_request_funcs[None].pop()
+
+    @app.after_request
+    def _cors(response: Response) -> Response:
+        environ = request.environ
+        if "HTTP_ORIGIN" not in environ:
+            return response
+        if environ.get("REQUEST_METHOD") == "OPTIONS" and response.status_code == 200 and not response.get_data():
+            response.status_code = 204  # a preflight answer has no content
+        granted: Response = cors_hook(response)
+        return granted
+
     return gate
