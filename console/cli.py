@@ -129,18 +129,23 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     serve = commands.add_parser("serve", help="serve the dispatcher REST API in the foreground")
+    # No defaults here: rfconsole.dispatcher.config reads the RFCONSOLE_* variables (a flag wins).
     _database_option(serve, suppress=True)
-    serve.add_argument("--host", default=_env("HOST") or "127.0.0.1",
+    serve.add_argument("--host", default=None,
                        help="address to bind (env RFCONSOLE_HOST; default 127.0.0.1)")
-    serve.add_argument("--port", type=PORT, default=_env_typed("PORT", PORT, 8081),
+    serve.add_argument("--port", type=PORT, default=None,
                        help="port to bind, 0 for any free one (env RFCONSOLE_PORT; default 8081)")
-    serve.add_argument("--token", default=_env("TOKEN"),
+    serve.add_argument("--token", default=None,
                        help="require 'Authorization: Bearer TOKEN' (env RFCONSOLE_TOKEN)")
-    serve.add_argument("--cors-origin", action="append", metavar="ORIGIN",
-                       default=[o for o in (_env("CORS_ORIGIN") or "").split(",") if o],
+    serve.add_argument("--cors-origin", action="append", metavar="ORIGIN", default=None,
                        help="another origin allowed by CORS; repeatable (env RFCONSOLE_CORS_ORIGIN, comma-separated)")
-    serve.add_argument("--insecure", action="store_true", default=_env_flag("INSECURE"),
+    serve.add_argument("--allowed-host", action="append", metavar="HOST", default=None,
+                       help="another Host name served without a token, e.g. behind a proxy; repeatable "
+                            "(env RFCONSOLE_ALLOWED_HOSTS, comma-separated)")
+    serve.add_argument("--insecure", action="store_true", default=None,
                        help="allow a non-loopback address without a token (env RFCONSOLE_INSECURE)")
+    serve.add_argument("--readonly", action="store_true", default=argparse.SUPPRESS,
+                       help="refuse every IC op with 403 (env RFCONSOLE_READONLY)")
 
     demo = commands.add_parser("demo", help="run the demo experiment (with the console unless --headless)")
     _console_options(demo, suppress=True)

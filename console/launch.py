@@ -37,7 +37,9 @@ def dispatcher_thread(store: Store, args: argparse.Namespace) -> Iterator[tuple[
     server = None
     try:
         check_bind(args.host, token, getattr(args, "insecure", False))
-        server = DispatcherServer(create_app(store, token=token), host=args.host, port=args.port)
+        app = create_app(store, token=token, readonly=bool(getattr(args, "readonly", False)),
+                         bind_hosts=[args.host])
+        server = DispatcherServer(app, host=args.host, port=args.port)
         server.start()
     except ServerStartError as exc:
         yield None, str(exc)

@@ -79,4 +79,10 @@ def test_options_read_the_environment_and_flags_win(monkeypatch, tmp_path):
     assert (args.db, args.port, args.readonly) == (str(tmp_path / "env.db"), 9000, True)
     assert cli.parse_args(["--port", "9100"]).port == 9100
     assert cli.parse_args(["demo"]).pace == 0
-    assert cli.parse_args(["serve"]).cors_origin == ["http://a.example", "http://b.example"]
+    # serve's variables are read by the dispatcher's settings (one place); its flags win.
+    from rfconsole.dispatcher.cli import serve_settings
+
+    served = serve_settings(cli.parse_args(["serve"]))
+    assert served["CORS_ORIGINS"] == ("http://a.example", "http://b.example")
+    assert (served["PORT"], served["READONLY"]) == (9000, True)
+    assert serve_settings(cli.parse_args(["serve", "--port", "9100"]))["PORT"] == 9100

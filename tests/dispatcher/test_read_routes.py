@@ -165,7 +165,8 @@ def test_nan_and_infinity_come_out_as_null(store: Store, tmp_path) -> None:
         runs.update_run(session, run.run_id, metrics={"loss": nan})
     client = create_app(store).test_client()
     clone = client.post("/dispatcher/clone-modify-run",
-                        data=json.dumps({"run_id": run.run_id, "config": {"lr": 0.2}}))
+                        data=json.dumps({"run_id": run.run_id, "config": {"lr": 0.2}}),
+                        content_type="application/json")
     assert clone.status_code == 200
     with store.write() as session:  # an op config holding NaN, as a driver could hand back
         ic_ops.request_clone_modify(session, run_id=run.run_id, config_patch={"z": nan},
