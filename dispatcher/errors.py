@@ -13,7 +13,7 @@ import logging
 
 import orjson
 from flask import Flask, Response, current_app, request
-from rfconsole.db.errors import StoreError
+from rfconsole.db.errors import DatabaseBusy, DatabaseReadOnly, StoreError
 from werkzeug.exceptions import HTTPException
 
 from .refusals import RefusalThrottle, repeats_note
@@ -79,10 +79,13 @@ _DRIVER_SIGNS = {
 def database_problem(exc: BaseException) -> str | None:
     """Why the database refused ("read-only" or "busy"), or None; told apart in this one place.
 
-    The dispatcher imports no database driver, so driver errors are recognised by
-    class name and message. When the data layer raises typed errors for these, one
-    line here maps them, e.g. `if isinstance(exc, DatabaseBusy): return "busy"`.
+    The data layer raises typed errors for these; a driver error that escapes it
+    (the dispatcher imports no database driver) is recognised by class name and message.
     """
+    if isinstance(exc, DatabaseReadOnly):
+        return "read-only"
+    if isinstance(exc, DatabaseBusy):
+        return "busy"
     if type(exc).__name__ != "OperationalError":
         return None
     text = str(getattr(exc, "orig", None) or exc).lower()
@@ -115,15 +118,23 @@ def redirect_as_json(response: Response) -> Response:
 
 def register_error_handlers(app: Flask) -> None:
     throttle = RefusalThrottle()  # a database that stays read-only or busy: one line per 10 s
+
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
         return error_response(exc.status, exc.message)
+
+    def _refused(exc: BaseException, refusal: Response) -> Response:
+        left_out = throttle.admit(("database", database_problem(exc)))
+        if left_out is not None:  # not the driver's text: it may hold SQL and values
+            logger.warning("Database refused %s %s: %s%s", request.method, request.path,
+                           refusal.get_json()["error"], repeats_note(left_out))
+        return refusal
 
     @app.errorhandler(StoreError)
     def _store_error(exc: StoreError) -> Response:
         refusal = database_refusal(exc)
         if refusal is not None:
-            return refusal
+            return _refused(exc, refusal)
         if exc.status >= 500:
             logger.error("Data layer error on %s %s: %s", request.method, request.path, exc.message)
         return error_response(exc.status, exc.message)
@@ -140,11 +151,7 @@ def register_error_handlers(app: Flask) -> None:
     def _unexpected(exc: Exception) -> Response:
         refusal = database_refusal(exc)
         if refusal is not None:
-            left_out = throttle.admit(("database", database_problem(exc)))
-            if left_out is not None:  # not the driver's text: it may hold SQL and values
-                logger.warning("Database refused %s %s: %s%s", request.method, request.path,
-                               refusal.get_json()["error"], repeats_note(left_out))
-            return refusal
+            return _refused(exc, refusal)
         logger.exception("Unexpected error on %s %s", request.method, request.path)
         return error_response(500, "The dispatcher hit an internal error; the details are in its log.")
 
