@@ -28,7 +28,7 @@ def missing_torch_packages() -> list[str]:
 def demo_trainer(kind: str) -> tuple[Trainer, Callable[[int], list[dict[str, Any]]]]:
     """The demo trainer of that kind and its function of `count` configs."""
     if kind == "numpy":
-        from .demo import DemoTrainer, demo_configs
+        from .numpy_demo import DemoTrainer, demo_configs
 
         return DemoTrainer(), demo_configs
     if kind == "torch":
