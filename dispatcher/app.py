@@ -20,6 +20,7 @@ from .routes_meta import meta
 from .routes_ops import ops
 from .routes_runs import runs
 from .state import DispatcherState, install_state
+from .web import web
 
 URL_PREFIX = "/dispatcher"
 MAX_BODY_BYTES = 1024 * 1024
@@ -37,6 +38,7 @@ def create_app(
     experiment_log_component: str = "dispatcher",
     max_content_length: int = MAX_BODY_BYTES,
     prewarm: bool = True,
+    readonly: bool = False,
 ) -> Flask:
     """The dispatcher app on `store` (a Store, an Engine, or a database path or URL).
 
@@ -45,6 +47,7 @@ def create_app(
     RapidFire's development ones. `experiment_log_component`: the component
     name of this app's lines in the experiment log. `prewarm`: encode the current
     experiment's runs now, so that the first get-all-runs is as fast as the next ones.
+    `readonly`: announced by get-server-info, so that the web page shows no op controls.
     """
     if isinstance(store, Engine):
         store = Store(store)
@@ -53,12 +56,15 @@ def create_app(
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = max_content_length
     app.config["RFCONSOLE_OPENAPI"] = load_openapi()
+    app.config["RFCONSOLE_READONLY"] = readonly
+    app.config["RFCONSOLE_TOKEN_REQUIRED"] = bool(token)
     state = DispatcherState(store=store, log_component=experiment_log_component)
     install_state(app, state)
     errors.register_error_handlers(app)
     security.install(app, token=token or None, cors_origins=cors_origins)
     for blueprint in (meta, runs, ops, logs):
         app.register_blueprint(blueprint, url_prefix=URL_PREFIX)
+    app.register_blueprint(web)  # the web dashboard at /
     if prewarm:
         state.listing.prewarm()
     return app

@@ -1,7 +1,7 @@
 """Who may call the API: the bearer token, CORS (with preflight), and the safe-bind rule.
 
-With a token, every route but health-check and CORS preflight needs
-`Authorization: Bearer <token>`. CORS allows RapidFire's development origins
+With a token, every route but health-check, get-server-info, the web page's files and
+CORS preflight needs `Authorization: Bearer <token>`. CORS allows RapidFire's development origins
 (`http://localhost:3000`, `http://localhost`), their 127.0.0.1 twins and any
 `--cors-origin`; the same-origin production setup needs none.
 """
@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from flask import Flask, Response, request
 
 from .errors import ServerStartError, error_response
+from .web import OPEN_ENDPOINTS as WEB_PAGE
 
 DEFAULT_ORIGINS = (
     "http://localhost:3000",
@@ -22,7 +23,7 @@ DEFAULT_ORIGINS = (
     "http://127.0.0.1:3000",
     "http://127.0.0.1",
 )
-OPEN_ENDPOINTS = frozenset({"meta.health_check"})
+OPEN_ENDPOINTS = frozenset({"meta.health_check", "meta.get_server_info"}) | WEB_PAGE
 ALLOWED_HEADERS = "Content-Type, Authorization, If-None-Match"
 EXPOSED_HEADERS = "ETag, X-Total-Count"
 
