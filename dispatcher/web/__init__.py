@@ -23,7 +23,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 VENDOR_FILES = {"uPlot.iife.js": "text/javascript", "uPlot.min.css": "text/css"}
 MIMETYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", ".svg": "image/svg+xml"}
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; worker-src 'self'; object-src 'none'; base-uri 'self'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
