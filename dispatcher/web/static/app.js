@@ -34,6 +34,7 @@ $("token-dialog").addEventListener("cancel", (event) => event.preventDefault());
 
 whenUnauthorized(() => {
   const had = getToken();
+  state.connected = false;
   setToken("");
   askToken(had ? "The token was not accepted; enter it again." : "");
 });
@@ -129,6 +130,7 @@ let lastChange = 0;
 function received(message) {
   if (message.type === "error") {
     if (message.status === 401) {
+      state.connected = false;
       setToken("");
       askToken("The token was not accepted; enter it again.");
     }
@@ -152,7 +154,7 @@ function received(message) {
   ops.load(message.changed.length > 0);
 }
 setInterval(() => {
-  if (Date.now() - lastChange > 900) ops.load(false);
+  if (state.connected && Date.now() - lastChange > 900) ops.load(false);
 }, 1000);
 
 // Sparklines: the recent values of the main metric, read for the rows in view, a few at a time.
@@ -288,6 +290,7 @@ document.addEventListener("keydown", (event) => {
 // --- start ----------------------------------------------------------------------------
 
 async function connect() {
+  state.connected = true;
   await loadExperiments(); // picks the experiment, then starts the runs poll
   if (!state.experiment) settings();
   ops.load(true);
@@ -314,6 +317,6 @@ async function start() {
 }
 
 setInterval(() => {
-  if (getToken() || !state.info?.token_required) loadExperiments();
+  if (state.connected) loadExperiments();
 }, 5000);
 start();

@@ -8,6 +8,7 @@ let known = new Map(); // run_id -> updated_at
 let generation = 0;
 let timer = null;
 let busy = false;
+let paused = false; // after a 401: until the page sends settings with a new token
 
 self.onmessage = (event) => {
   const message = event.data;
@@ -19,8 +20,9 @@ self.onmessage = (event) => {
     }
     if (message.token !== settings.token) etag = null;
     settings = { ...settings, ...message };
+    paused = false;
     schedule(0);
-  } else if (message.type === "poll-now") {
+  } else if (message.type === "poll-now" && !paused) {
     schedule(0);
   }
 };
@@ -52,7 +54,7 @@ async function poll() {
     await pollOnce(mine);
   } finally {
     busy = false;
-    if (mine === generation) schedule(settings.interval);
+    if (mine === generation && !paused) schedule(settings.interval);
   }
 }
 
@@ -82,6 +84,7 @@ async function pollOnce(mine) {
     } catch {
       // keep the status sentence
     }
+    if (response.status === 401) paused = true;
     self.postMessage({ type: "error", status: response.status, message });
     return;
   }
