@@ -258,7 +258,7 @@ export class Detail {
         const options = {
           width, height: 180,
           scales: { x: { time: false } },
-          axes: [{ label: "chunk" }, {}],
+          axes: [{ label: "chunk", incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000] }, {}],
           series: [{ label: "chunk" }, ...group.map((name, i) => ({
             label: name, stroke: COLORS[(names.indexOf(name) + i) % COLORS.length], width: 2, spanGaps: true,
           }))],

@@ -5,15 +5,19 @@ const BATCH = 400;
 let settings = { experiment: "", token: "", interval: 1000 };
 let etag = null;
 let known = new Map(); // run_id -> updated_at
+let listed = ""; // the experiment of the runs last listed ("" asks for the current one)
 let generation = 0;
 let timer = null;
 let busy = false;
+let again = false;
 let paused = false; // after a 401: until the page sends settings with a new token
 
 self.onmessage = (event) => {
   const message = event.data;
   if (message.type === "settings") {
-    if (message.experiment !== settings.experiment) {
+    const same = message.experiment === settings.experiment
+      || (settings.experiment === "" && listed !== "" && message.experiment === listed);
+    if (!same) {
       etag = null;
       known = new Map();
       generation += 1;
@@ -47,14 +51,21 @@ function prepare(run) {
 }
 
 async function poll() {
-  if (busy) return;
+  if (busy) { // settings changed during a request: poll again as soon as it ends
+    again = true;
+    return;
+  }
   busy = true;
-  const mine = generation;
   try {
-    await pollOnce(mine);
+    await pollOnce(generation);
   } finally {
     busy = false;
-    if (mine === generation && !paused) schedule(settings.interval);
+    if (again) {
+      again = false;
+      schedule(0);
+    } else if (!paused) {
+      schedule(settings.interval);
+    }
   }
 }
 
@@ -104,6 +115,7 @@ async function pollOnce(mine) {
   for (const id of known.keys()) if (!seen.has(id)) removed.push(id);
   for (const id of removed) known.delete(id);
   const total = runs.length;
+  if (runs.length) listed = runs[0].experiment_name;
   if (!changed.length) {
     self.postMessage({ type: "runs", changed, removed, done: true, total, generation: mine });
     return;
