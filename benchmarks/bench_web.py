@@ -80,7 +80,8 @@ def measure(browser: Any, store: Store, ids: list[int], updates: int) -> dict[st
         update_tasks = page.evaluate("() => window.__longtasks.splice(0)")
         scroll = page.evaluate("""() => { const box = document.getElementById('table-scroll');
             const t = performance.now(); box.scrollTop = box.scrollHeight / 2; box.dispatchEvent(new Event('scroll'));
-            return new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(performance.now() - t)))); }""")
+            return new Promise(r => requestAnimationFrame(() => requestAnimationFrame(
+                () => r(performance.now() - t)))); }""")
         sort = page.evaluate("""() => { const t = performance.now();
             document.querySelector("button[data-sort='m:val_loss']").click(); return performance.now() - t; }""")
         page.wait_for_timeout(300)

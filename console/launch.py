@@ -37,7 +37,9 @@ def dispatcher_thread(store: Store, args: argparse.Namespace) -> Iterator[tuple[
     server = None
     try:
         check_bind(args.host, token, getattr(args, "insecure", False))
-        server = DispatcherServer(create_app(store, token=token), host=args.host, port=args.port)
+        # --readonly reaches the web dashboard too (get-server-info), which then shows no op controls.
+        app = create_app(store, token=token, readonly=bool(getattr(args, "readonly", False)))
+        server = DispatcherServer(app, host=args.host, port=args.port)
         server.start()
     except ServerStartError as exc:
         yield None, str(exc)

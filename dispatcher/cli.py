@@ -46,7 +46,7 @@ def run_serve(args: argparse.Namespace) -> int:
         return EXIT_FAILURE
     stop = threading.Event()
     previous = _on_sigterm(stop)
-    print(f"rfconsole dispatcher serving {server.url}{URL_PREFIX} on {store.url} "
+    print(f"rfconsole dispatcher serving {server.url}{URL_PREFIX} (web dashboard: {server.url}/) on {store.url} "
           f"({'token required' if token else 'no token'}); press Ctrl-C to stop.", flush=True)
     try:
         while not stop.wait(0.5):

@@ -35,7 +35,9 @@ def test_runs_are_listed_with_their_columns(serve, watched, tmp_path):
     expect(table.get_by_role("row")).to_have_count(len(ids) + 1)  # the header row too
     header = [text.strip(" ▲▼") for text in table.get_by_role("columnheader").all_inner_texts()]
     assert header[:6] == ["ID", "Mark", "Name", "Status", "Progress", "Epoch"]
-    assert "val_loss" in header and "learning_rate" in header and "model.width" in header
+    assert "val_loss" in header
+    assert "learning_rate" in header
+    assert "model.width" in header
     for run_id in ids:
         first_cell = row_of(page, run_id).get_by_role("cell").first
         expect(first_cell).to_have_text(str(run_id))
@@ -182,7 +184,8 @@ def test_token_is_asked_once_kept_in_the_tab_and_sent_as_bearer(serve, watched, 
     expect(row_of(page, ids[0])).to_be_visible()
     assert page.evaluate("() => sessionStorage.getItem('rfconsole.token')") == "s3cret-token"
     api = [r for r in watched.requests if "/dispatcher/get-all-runs" in r.url]
-    assert api and api[-1].headers.get("authorization") == "Bearer s3cret-token"
+    assert api
+    assert api[-1].headers.get("authorization") == "Bearer s3cret-token"
     assert all("s3cret" not in r.url for r in watched.requests)
     page.reload()  # the same tab: no second prompt
     expect(row_of(page, ids[0])).to_be_visible()

@@ -136,12 +136,14 @@ def test_clone_with_an_edited_config(serve, watched, demo):
     expect(ops_row(page, "CLONE_MODIFY", 1)).to_contain_text("COMPLETED")
     expect(row_of(page, 3)).to_be_visible()
     clone = run_of(store, 3)
-    assert clone.parent_run_id == 1 and clone.warm_start is True
+    assert clone.parent_run_id == 1
+    assert clone.warm_start is True
     assert clone.config_leaf["optimizer"]["learning_rate"] == 0.2
     assert clone.config_leaf["model"] == parent["model"]
     # The request carried the whole edited config.
     sent = [r for r in watched.requests if r.url.endswith("/clone-modify-run")]
-    assert sent and sent[-1].post_data_json == {"run_id": 1, "config": edited, "warm_start": True}
+    assert sent
+    assert sent[-1].post_data_json == {"run_id": 1, "config": edited, "warm_start": True}
     assert sent[-1].headers["content-type"] == "application/json"
 
 
