@@ -115,6 +115,7 @@ export class Ops {
       let outcome = op.error || "";
       if (op.new_run_id !== null && op.new_run_id !== undefined) outcome = `new run ${op.new_run_id}${outcome ? `; ${outcome}` : ""}`;
       if (op.warm_start && op.operation === "CLONE_MODIFY") outcome += outcome ? " (warm)" : "warm start";
+      if (!outcome && op.status === "COMPLETED") outcome = "applied";
       rows.push(this.row(op.ic_id, op.operation, op.run_id, op.status, outcome, op.origin,
         op.processed_at || op.created_at));
     }
