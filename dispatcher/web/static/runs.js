@@ -29,19 +29,22 @@ export function metricColumns(names) {
   return [...ordered, ...rest].slice(0, MAX_METRIC_COLUMNS);
 }
 
+function same(a, b) {
+  return a === b || (typeof a === "object" && typeof b === "object" && JSON.stringify(a) === JSON.stringify(b));
+}
+
 export function differingConfigKeys(runs) {
   const seen = new Map();
   const differing = new Set();
   let count = 0;
   for (const run of runs) {
     const config = run.flattened_config || {};
-    if (count) for (const key of seen.keys()) if (!(key in config)) differing.add(key);
-    for (const [key, value] of Object.entries(config)) {
-      const text = JSON.stringify(value);
+    if (count && differing.size < seen.size) for (const key of seen.keys()) if (!(key in config)) differing.add(key);
+    for (const key in config) {
       if (!seen.has(key)) {
-        seen.set(key, text);
+        seen.set(key, config[key]);
         if (count) differing.add(key);
-      } else if (!differing.has(key) && seen.get(key) !== text) {
+      } else if (!differing.has(key) && !same(seen.get(key), config[key])) {
         differing.add(key);
       }
     }
@@ -65,6 +68,8 @@ export class RunsTable {
     this.configKeys = [];
     this.mainMetric = null;
     this.shapeDirty = true;
+    this.orderDirty = true; // the filter or the sort order may have changed
+    this.metricNames = new Set();
     this.columnsSignature = "";
     this.rowCache = new Map(); // run id -> <tr> currently in the DOM
     this.scrollQueued = false;
@@ -89,19 +94,28 @@ export class RunsTable {
     this.cursor = null;
     this.opened = null;
     this.shapeDirty = true;
+    this.metricNames = new Set();
     this.refresh();
   }
 
   apply(changed, removed) {
+    const column = this.sortColumn();
     for (const id of removed) {
       this.runs.delete(id);
       this.marks.delete(id);
       this.sparks.delete(id);
       this.shapeDirty = true;
     }
+    if (removed.length) this.metricNames = new Set();
     for (const run of changed) {
       const before = this.runs.get(run.run_id);
       if (!before) this.shapeDirty = true;
+      for (const name in run.m) this.metricNames.add(name);
+      // Only a run that enters or leaves the filter, or moves in the sort, reorders the view.
+      if (before && !this.orderDirty && column && (this.filter.test(before) !== this.filter.test(run)
+        || compareKeys(sortKey(column.value(before)), sortKey(column.value(run))) !== 0)) {
+        this.orderDirty = true;
+      }
       const spark = this.sparks.get(run.run_id);
       const value = this.mainMetric ? run.m[this.mainMetric] : undefined;
       if (spark && Number.isFinite(value) && (!before || before.m[this.mainMetric] !== value)) {
@@ -112,6 +126,10 @@ export class RunsTable {
     }
   }
 
+  sortColumn() {
+    return this.columns.find((c) => c.key === this.sort.key) || this.columns[0];
+  }
+
   setSpark(runId, values) {
     this.sparks.set(runId, values.slice(-SPARK_POINTS));
     const row = this.rowCache.get(runId);
@@ -120,11 +138,13 @@ export class RunsTable {
 
   setFilter(text) {
     this.filter = parseFilter(text); // throws FilterError
+    this.orderDirty = true;
     this.refresh();
   }
 
   sortBy(key) {
     this.sort = this.sort.key === key ? { key, dir: -this.sort.dir } : { key, dir: 1 };
+    this.orderDirty = true;
     this.renderHead();
     this.refresh();
   }
@@ -132,8 +152,8 @@ export class RunsTable {
   // --- columns ---------------------------------------------------------------
 
   computeColumns() {
-    const names = new Set();
-    for (const run of this.runs.values()) for (const name in run.m) names.add(name);
+    if (!this.metricNames.size) for (const run of this.runs.values()) for (const name in run.m) this.metricNames.add(name);
+    const names = this.metricNames;
     const metrics = metricColumns(names);
     this.mainMetric = names.has("val_loss") ? "val_loss" : metrics[0] || null;
     if (this.shapeDirty) this.configKeys = differingConfigKeys(this.runs.values());
@@ -164,6 +184,7 @@ export class RunsTable {
         cell: (r) => formatNumber((r.flattened_config || {})[key]) });
     }
     this.columns = columns;
+    this.orderDirty = true;
     if (!columns.some((c) => c.key === this.sort.key)) this.sort = { key: "id", dir: 1 };
     this.renderHead();
     this.clearRows();
@@ -203,15 +224,19 @@ export class RunsTable {
 
   refresh() {
     this.computeColumns();
+    if (this.shapeDirty) this.orderDirty = true;
     this.shapeDirty = false;
-    const column = this.columns.find((c) => c.key === this.sort.key) || this.columns[0];
-    const keyed = [];
-    for (const run of this.runs.values()) {
-      if (this.filter.test(run)) keyed.push([sortKey(column.value(run)), run.run_id]);
+    if (this.orderDirty) {
+      this.orderDirty = false;
+      const column = this.sortColumn();
+      const keyed = [];
+      for (const run of this.runs.values()) {
+        if (this.filter.test(run)) keyed.push([sortKey(column.value(run)), run.run_id]);
+      }
+      const dir = this.sort.dir;
+      keyed.sort((a, b) => dir * compareKeys(a[0], b[0]) || a[1] - b[1]);
+      this.view = keyed.map((pair) => pair[1]);
     }
-    const dir = this.sort.dir;
-    keyed.sort((a, b) => dir * compareKeys(a[0], b[0]) || a[1] - b[1]);
-    this.view = keyed.map((pair) => pair[1]);
     const unknown = this.filter.keys.length ? unknownKeys(this.filter, this.runs.values()) : [];
     this.filterError.textContent = unknown.length
       ? `No run has ${unknown.map((k) => `'${k}'`).join(", ")} (yet); check the spelling.` : "";
