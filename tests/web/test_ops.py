@@ -167,3 +167,30 @@ def test_bulk_stop_confirms_once_and_reports_each_run(serve, watched, demo):
     wait_for(lambda: run_of(store, 1).status == "STOPPED" and run_of(store, 3).status == "STOPPED", page=page)
     with store.read() as session:
         assert runs.get_run(session, 2).status == "ONGOING"
+
+
+def test_bulk_clone_applies_the_same_edit_to_each_marked_run(serve, watched, tmp_path):
+    served = serve()
+    ids = seed(served.store, tmp_path, count=3, statuses=("ONGOING",))
+    page = watched.open(served)
+    expect(row_of(page, ids[2])).to_be_visible()
+    page.locator("#table-scroll").click()
+    page.keyboard.press("a")  # marks every run shown
+    expect(page.get_by_text("3 marked")).to_be_visible()
+    page.get_by_role("checkbox", name=f"Mark run {ids[1]}").uncheck()
+    page.get_by_role("button", name="Clone marked").click()
+    dialog = page.get_by_role("dialog")
+    config = dialog.get_by_label("Config")
+    edited = json.loads(config.input_value())
+    assert edited == run_of(served.store, ids[0]).config_leaf
+    edited["learning_rate"] = 0.7
+    config.fill(json.dumps(edited))
+    dialog.get_by_role("button", name="Create clone").click()
+    expect(page.get_by_role("alert")).to_contain_text("Clone: 2 of 2 requested.")
+    sent = {r.post_data_json["run_id"]: r.post_data_json["config"]
+            for r in watched.requests if r.url.endswith("/clone-modify-run")}
+    assert set(sent) == {ids[0], ids[2]}
+    for run_id, config_sent in sent.items():
+        expected = dict(run_of(served.store, run_id).config_leaf, learning_rate=0.7)
+        assert config_sent == expected  # each run's own config, with the same edit
+    expect(page.get_by_text("5 runs")).to_be_visible()

@@ -259,9 +259,10 @@ export class Detail {
           width, height: 180,
           scales: { x: { time: false } },
           axes: [{ label: "chunk", incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000] }, {}],
-          series: [{ label: "chunk" }, ...group.map((name, i) => ({
-            label: name, stroke: COLORS[(names.indexOf(name) + i) % COLORS.length], width: 2, spanGaps: true,
+          series: [{ label: "chunk" }, ...group.map((name) => ({
+            label: name, stroke: COLORS[names.indexOf(name) % COLORS.length], width: 2, spanGaps: true,
           }))],
+          legend: { live: false },
         };
         this.charts.push({ group, plot: new uPlot(options, alignSeries(this.history, group), box) });
       }
