@@ -158,15 +158,30 @@ def test_experiments_switch(serve, watched, tmp_path):
 
 def test_controller_liveness_is_shown_when_the_api_gives_it(serve, watched, tmp_path):
     served = serve()
-    seed(served.store, tmp_path)
-    page = watched.open(served)
-    info = page.evaluate("() => fetch('dispatcher/get-experiment-by-name/exp-a').then(r => r.json())")
+    ids = seed(served.store, tmp_path)
+    with served.store.write() as session:
+        ic_ops.request_stop(session, run_id=ids[0], origin="test")  # stays PENDING: no controller
+    page = watched.page
+    alive = {"value": None}
+
+    def experiment(route):  # the experiment object as an API with controller liveness gives it
+        answer = route.fetch()
+        body = answer.json()
+        if alive["value"] is not None:
+            body["controller_alive"] = alive["value"]
+        route.fulfill(response=answer, json=body)
+
+    page.route("**/dispatcher/get-experiment-by-name/**", experiment)
+    watched.open(served)
     status = page.locator("#controller-status")
-    if "controller_alive" not in info:  # this API does not tell yet: the page says nothing
-        expect(page.locator("#experiment-status")).to_have_text("running")
-        expect(status).to_have_text("")
-    else:
-        expect(status).to_have_text("controller alive" if info["controller_alive"] else "no controller")
+    expect(page.locator("#experiment-status")).to_have_text("running")
+    expect(status).to_have_text("")  # the API does not say: neither does the page
+    alive["value"] = False
+    expect(status).to_have_text("no controller", timeout=20_000)
+    expect(page.get_by_role("table", name="IC ops")).to_contain_text("no controller is alive to apply it",
+                                                                      timeout=20_000)
+    alive["value"] = True
+    expect(status).to_have_text("controller alive", timeout=20_000)
 
 
 def test_token_is_asked_once_kept_in_the_tab_and_sent_as_bearer(serve, watched, tmp_path):

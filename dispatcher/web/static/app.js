@@ -50,7 +50,10 @@ const table = new RunsTable({
   onOpen: (id) => detail.show(id),
   onChange: () => changed(),
 });
-const ops = new Ops({ body: $("ops-body"), getExperiment: () => state.experiment, runs: table, onDone: () => pollNow() });
+const ops = new Ops({
+  body: $("ops-body"), getExperiment: () => state.experiment, runs: table, onDone: () => pollNow(),
+  controllerAlive: () => state.experimentInfo?.controller_alive,
+});
 const detail = new Detail({
   aside: $("detail"), runs: table.runs, readonly: true,
   onOp: (kind, ids) => operate(kind, ids),
@@ -256,6 +259,15 @@ $("experiment").addEventListener("change", () => {
 
 // --- keys (the console's) -----------------------------------------------------------
 
+function closeOrClear() {
+  if (detail.runId !== null) {
+    detail.close();
+  } else if (filterInput.value) {
+    filterInput.value = "";
+    filterInput.dispatchEvent(new Event("input"));
+  }
+}
+
 function typing(target) {
   return target.closest("input, textarea, select, [contenteditable]") && !target.matches("input[type=checkbox]");
 }
@@ -284,7 +296,7 @@ document.addEventListener("keydown", (event) => {
       Home: () => table.move(-Infinity), End: () => table.move(Infinity),
       Enter: () => table.open(table.cursor),
       "/": () => filterInput.focus(),
-      Escape: () => (detail.runId !== null ? detail.close() : (filterInput.value = "", filterInput.dispatchEvent(new Event("input")))),
+      Escape: () => closeOrClear(),
     });
     if (!state.info?.readonly) {
       Object.assign(keys, {

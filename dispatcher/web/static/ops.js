@@ -38,8 +38,8 @@ function describe(ids, runs) {
 }
 
 export class Ops {
-  constructor({ body, getExperiment, runs, onDone }) {
-    Object.assign(this, { body, getExperiment, runs, onDone });
+  constructor({ body, getExperiment, runs, onDone, controllerAlive = () => undefined }) {
+    Object.assign(this, { body, getExperiment, runs, onDone, controllerAlive });
     this.refused = []; // refusals never reach the database; the pane keeps them for a while
     this.last = [];
     this.loading = false;
@@ -116,6 +116,9 @@ export class Ops {
       if (op.new_run_id !== null && op.new_run_id !== undefined) outcome = `new run ${op.new_run_id}${outcome ? `; ${outcome}` : ""}`;
       if (op.warm_start && op.operation === "CLONE_MODIFY") outcome += outcome ? " (warm)" : "warm start";
       if (!outcome && op.status === "COMPLETED") outcome = "applied";
+      if (op.status === "PENDING" && this.controllerAlive() === false) {
+        outcome = `${outcome ? `${outcome}; ` : ""}no controller is alive to apply it`;
+      }
       rows.push(this.row(op.ic_id, op.operation, op.run_id, op.status, outcome, op.origin,
         op.processed_at || op.created_at));
     }
