@@ -227,3 +227,11 @@ def test_readonly_shows_no_op_controls(serve, watched, tmp_path):
     with served.store.read() as session:
         assert experiments.get_experiment_by_name(session, "exp-a") is not None
     watched.shot("readonly")
+
+
+def test_an_empty_database_says_so(serve, watched):
+    page = watched.open(serve())
+    expect(page.get_by_text("No runs yet.")).to_be_visible()
+    expect(page.get_by_text("0 runs")).to_be_visible()
+    page.get_by_role("tab", name="Logs").click()
+    expect(page.get_by_label("Log lines")).to_have_text("No log line yet.")

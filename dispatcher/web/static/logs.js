@@ -12,7 +12,7 @@ export class Logs {
     this.count = document.getElementById("log-count");
     this.kind = "experiment";
     this.lines = [];
-    this.shown = "";
+    this.shown = null;
     this.active = false;
     this.timer = null;
     for (const radio of document.querySelectorAll("input[name=log-kind]")) {
