@@ -43,6 +43,13 @@ def test_page_and_files_are_served_with_security_headers(client):
         response.close()
 
 
+def test_page_files_are_revalidated_with_etags(client):
+    first = client.get("/web/app.js")
+    again = client.get("/web/app.js", headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304
+    assert again.data == b""
+
+
 def test_the_api_still_needs_the_token_and_server_info_does_not(client):
     assert client.get("/dispatcher/get-all-runs").status_code == 401
     info = client.get("/dispatcher/get-server-info")
