@@ -60,7 +60,8 @@ export class Logs {
     const needle = this.search.value.trim().toLowerCase();
     const lines = needle ? this.lines.filter((line) => line.toLowerCase().includes(needle)) : this.lines;
     const text = this.error ? this.error : lines.join("\n");
-    this.count.textContent = needle ? `${lines.length} of ${this.lines.length} lines` : `${this.lines.length} lines`;
+    const total = `${this.lines.length} line${this.lines.length === 1 ? "" : "s"}`;
+    this.count.textContent = needle ? `${lines.length} of ${total}` : total;
     if (text !== this.shown) {
       this.shown = text;
       this.pre.textContent = text || (needle ? "No line matches." : "No log line yet.");

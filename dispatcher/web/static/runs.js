@@ -241,8 +241,8 @@ export class RunsTable {
     this.filterError.textContent = unknown.length
       ? `No run has ${unknown.map((k) => `'${k}'`).join(", ")} (yet); check the spelling.` : "";
     if (this.cursor === null || !this.runs.has(this.cursor)) this.cursor = this.view[0] ?? null;
-    this.count.textContent = this.filter.text
-      ? `${this.view.length} of ${this.runs.size} runs` : `${this.runs.size} runs`;
+    const total = `${this.runs.size} run${this.runs.size === 1 ? "" : "s"}`;
+    this.count.textContent = this.filter.text ? `${this.view.length} of ${total}` : total;
     this.table.setAttribute("aria-rowcount", String(this.view.length + 1));
     this.empty.hidden = this.runs.size > 0;
     this.render();
