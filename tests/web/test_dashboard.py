@@ -7,12 +7,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 from rfconsole.db import experiments, ic_ops, runs
 
 from .conftest import seed, wait_for
 
-sync_api = pytest.importorskip("playwright.sync_api")
-expect = sync_api.expect
 expect.set_options(timeout=15_000)  # a shared 2-core machine can be slow
 
 pytestmark = pytest.mark.slow
@@ -112,6 +111,9 @@ def test_keys_move_open_filter_and_help(serve, watched, tmp_path):
     page.keyboard.press("ArrowDown")
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name=re.compile(f"^Run {ids[2]} "))).to_be_visible()
+    page.keyboard.press(" ")  # marks the run under the cursor
+    expect(page.get_by_role("checkbox", name=f"Mark run {ids[2]}")).to_be_checked()
+    expect(page.get_by_role("button", name="Stop marked")).to_be_visible()
     page.keyboard.press("/")
     expect(page.get_by_role("searchbox", name="Filter")).to_be_focused()
     page.keyboard.type("STOPPED")

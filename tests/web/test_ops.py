@@ -7,12 +7,11 @@ import json
 import re
 
 import pytest
+from playwright.sync_api import expect
 from rfconsole.db import runs
 
 from .conftest import run_of, seed, wait_for
 
-sync_api = pytest.importorskip("playwright.sync_api")
-expect = sync_api.expect
 expect.set_options(timeout=20_000)
 
 pytestmark = pytest.mark.slow
