@@ -237,3 +237,20 @@ def test_an_empty_database_says_so(serve, watched):
     expect(page.get_by_text("0 runs")).to_be_visible()
     page.get_by_role("tab", name="Logs").click()
     expect(page.get_by_label("Log lines")).to_have_text("No log line yet.")
+
+
+def test_markup_in_names_and_configs_is_shown_as_text(serve, watched, tmp_path):
+    served = serve()
+    with served.store.write() as session:
+        experiment = experiments.create_experiment(session, name="<b>exp</b>",
+                                                   experiment_path=str(tmp_path / "x"))
+        hostile = '<img src=x onerror="document.body.dataset.owned=1">'
+        run = runs.create_run(session, experiment_id=experiment.id, num_chunks=1, num_epochs=1,
+                              run_name=hostile, config_leaf={"note": hostile})
+    page = watched.open(served)
+    expect(row_of(page, run.run_id)).to_contain_text(hostile)
+    row_of(page, run.run_id).click()
+    expect(page.get_by_role("complementary", name="Run detail").locator("pre.config")).to_contain_text(
+        '"note": "<img src=x onerror=\\"document')
+    assert page.evaluate("() => document.body.dataset.owned") is None
+    assert page.locator("img").count() == 0
