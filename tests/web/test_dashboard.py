@@ -156,6 +156,14 @@ def test_experiments_switch(serve, watched, tmp_path):
     page.get_by_role("combobox", name="Experiment").select_option("exp-a")
     expect(page.get_by_text("3 runs")).to_be_visible()
     expect(runs_table(page).get_by_role("row")).to_have_count(4)
+    # Back and forth at once: no run of the other experiment is left behind.
+    page.get_by_role("combobox", name="Experiment").select_option("exp-b")
+    page.get_by_role("combobox", name="Experiment").select_option("exp-a")
+    page.get_by_role("combobox", name="Experiment").select_option("exp-b")
+    expect(page.get_by_text("7 runs")).to_be_visible()
+    page.wait_for_timeout(1500)
+    expect(page.get_by_text("7 runs")).to_be_visible()
+    expect(runs_table(page).get_by_role("row")).to_have_count(8)
 
 
 def test_controller_liveness_is_shown_when_the_api_gives_it(serve, watched, tmp_path):

@@ -148,6 +148,8 @@ function received(message) {
   $("live").className = "muted";
   $("live").textContent = `live · ${new Date().toLocaleTimeString()}`;
   if (message.type !== "runs") return;
+  // A listing of the experiment shown before a switch, still on its way: not this one's.
+  if (state.experiment && message.listed && message.listed !== state.experiment) return;
   const started = performance.now();
   if (!state.listed && message.changed.length) state.listed = message.changed[0].experiment_name;
   table.apply(message.changed, message.removed);

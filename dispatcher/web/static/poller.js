@@ -20,6 +20,7 @@ self.onmessage = (event) => {
     if (!same) {
       etag = null;
       known = new Map();
+      listed = "";
       generation += 1;
     }
     if (message.token !== settings.token) etag = null;
@@ -115,15 +116,15 @@ async function pollOnce(mine) {
   for (const id of known.keys()) if (!seen.has(id)) removed.push(id);
   for (const id of removed) known.delete(id);
   const total = runs.length;
-  if (runs.length) listed = runs[0].experiment_name;
+  listed = runs.length ? runs[0].experiment_name : listed;
   if (!changed.length) {
-    self.postMessage({ type: "runs", changed, removed, done: true, total, generation: mine });
+    self.postMessage({ type: "runs", changed, removed, done: true, total, listed });
     return;
   }
   for (let start = 0; start < changed.length; start += BATCH) {
     self.postMessage({
       type: "runs", changed: changed.slice(start, start + BATCH), removed: start === 0 ? removed : [],
-      done: start + BATCH >= changed.length, total, generation: mine,
+      done: start + BATCH >= changed.length, total, listed,
     });
   }
 }
