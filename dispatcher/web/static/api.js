@@ -40,13 +40,14 @@ async function sentenceOf(response) {
 }
 
 async function call(path, init) {
+  const used = getToken();
   let response;
   try {
     response = await fetch(`dispatcher/${path}`, { cache: "no-store", credentials: "omit", ...init });
   } catch {
     throw new ApiError(0, "The dispatcher cannot be reached; is it still running?");
   }
-  if (response.status === 401) onUnauthorized();
+  if (response.status === 401 && used === getToken()) onUnauthorized(); // not a stale answer to an old token
   if (!response.ok) throw new ApiError(response.status, await sentenceOf(response));
   return response.json();
 }

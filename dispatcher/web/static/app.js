@@ -135,6 +135,7 @@ function settings() {
 let lastChange = 0;
 function received(message) {
   if (message.type === "error") {
+    if (message.status === 401 && message.token !== getToken()) return; // an answer to an old token
     if (message.status === 401) {
       const had = getToken();
       state.connected = false;

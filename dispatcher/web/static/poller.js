@@ -71,9 +71,10 @@ async function poll() {
 }
 
 async function pollOnce(mine) {
+  const token = settings.token;
   const headers = { Accept: "application/json" };
   if (etag) headers["If-None-Match"] = etag;
-  if (settings.token) headers.Authorization = `Bearer ${settings.token}`;
+  if (token) headers.Authorization = `Bearer ${token}`;
   const search = settings.experiment ? `?experiment=${encodeURIComponent(settings.experiment)}` : "";
   let response;
   try {
@@ -96,8 +97,8 @@ async function pollOnce(mine) {
     } catch {
       // keep the status sentence
     }
-    if (response.status === 401) paused = true;
-    self.postMessage({ type: "error", status: response.status, message });
+    if (response.status === 401 && token === settings.token) paused = true;
+    self.postMessage({ type: "error", status: response.status, message, token });
     return;
   }
   const runs = JSON.parse(await response.text());
