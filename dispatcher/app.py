@@ -26,6 +26,7 @@ from .routes_meta import meta
 from .routes_ops import ops
 from .routes_runs import runs
 from .state import DispatcherState, install_state
+from .web import web
 
 __all__ = ["MAX_BODY_BYTES", "URL_PREFIX", "create_app", "load_openapi"]
 
@@ -56,6 +57,7 @@ def create_app(store: Store | str | os.PathLike[str], config: Mapping[str, Any] 
     security.install(app, chosen)
     for blueprint in (meta, runs, ops, logs):
         app.register_blueprint(blueprint, url_prefix=URL_PREFIX)
+    app.register_blueprint(web)  # the web dashboard at /
     if chosen["PREWARM"]:
         state.listing.prewarm()
     return app

@@ -82,7 +82,7 @@ def run_serve(args: argparse.Namespace) -> int:
     previous = _on_stop_signals(stop)
     modes = ["token required" if token else "no token"] + (["read-only"] if settings.get("READONLY") else [])
     # store.url hides the password of a server database's URL.
-    print(f"rfconsole dispatcher serving {server.url}{URL_PREFIX} on {store.url} "
+    print(f"rfconsole dispatcher serving {server.url}{URL_PREFIX} (web dashboard: {server.url}/) on {store.url} "
           f"({', '.join(modes)}); press Ctrl-C to stop.", flush=True)
     if not token and _is_wildcard(host) and not settings.get("ALLOWED_HOSTS"):
         _say(f"without a token only loopback names are served on {host}; give the names clients use "

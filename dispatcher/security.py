@@ -7,8 +7,10 @@ Every request to the dispatcher passes, in this order:
    name was re-pointed at 127.0.0.1 (DNS rebinding) is not served.
 2. With a token, every API route (under `/dispatcher`) but health-check and
    CORS preflight needs `Authorization: Bearer <token>` (the scheme in any
-   case), else 401. Pages served outside the API (a web dashboard at `/`) load
-   without it: they hold no data, and ask for the token to call the API.
+   case), else 401; get-server-info too, which the web dashboard reads to learn
+   whether to ask for the token. Pages served outside the API (the web
+   dashboard at `/`) load without it: they hold no data, and ask for the token
+   to call the API.
 3. On every route but GET/HEAD, an `Origin` header that is present and not
    allowed is refused with 403: another site cannot make a browser change
    state. Allowed: the page's own origin, any loopback origin
@@ -39,7 +41,7 @@ logger = logging.getLogger("rfconsole.dispatcher")
 
 # Any port, http or https, on the three loopback names (\Z: nothing may follow).
 LOOPBACK_ORIGIN = re.compile(r"https?://(localhost|127\.0\.0\.1|\[::1\])(:[0-9]{1,5})?\Z", re.IGNORECASE)
-OPEN_ENDPOINTS = frozenset({"meta.health_check"})
+OPEN_ENDPOINTS = frozenset({"meta.health_check", "meta.get_server_info"})
 API_PREFIX = "/dispatcher"
 HOST_ANSWERS_KEPT = 256
 SAFE_METHODS = frozenset({"GET", "HEAD"})

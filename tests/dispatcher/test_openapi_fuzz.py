@@ -21,6 +21,7 @@ NEGATIVE_EXAMPLES = 15
 # (an invalid one, an empty name, routes elsewhere).
 NO_INVALID_INPUT = {
     "GET /dispatcher/health-check",
+    "GET /dispatcher/get-server-info",
     "GET /dispatcher/get-all-experiment-names",
     "GET /dispatcher/get-running-experiment",
     "GET /dispatcher/all-operations",

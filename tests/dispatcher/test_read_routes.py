@@ -289,9 +289,12 @@ def test_unknown_route_and_wrong_method_are_json(client: FlaskClient) -> None:
     assert wrong.is_json
     assert wrong.get_json()["error"] == "/dispatcher/stop-run does not accept GET; use POST."
     assert "POST" in wrong.headers["Allow"]
-    root = client.get("/")
-    assert root.status_code == 404
-    assert root.is_json
+    outside = client.get("/no-such-page")
+    assert outside.status_code == 404
+    assert outside.is_json
+    root = client.get("/")  # the web dashboard
+    assert root.status_code == 200
+    assert root.mimetype == "text/html"
 
 
 def test_openapi_document_is_served(client: FlaskClient) -> None:

@@ -45,7 +45,7 @@ def test_wheel_holds_every_subpackage_and_data_file(wheel):
         for path in source.rglob("*"):
             if "__pycache__" in path.parts or path.is_dir():
                 continue
-            if path.suffix in {".py", ".tcss", ".json"}:
+            if path.suffix in {".py", ".tcss", ".json", ".js", ".css", ".html", ".svg"}:
                 assert f"rfconsole/{path.relative_to(ROOT)}" in names, f"{path} is missing from the wheel"
     assert any(name.endswith(".tcss") for name in names), "the console styles are missing"
     tops = {name.split("/")[0] for name in names}
