@@ -14,7 +14,9 @@ from typing import Any
 from .errors import DatabaseBusy, DatabaseReadOnly
 from .urls import describe_url
 
-# SQLite's messages (sqlite3 has no distinct exception classes for these).
+# SQLite's primary result codes (Python 3.11+ gives them), else its messages.
+_SQLITE_BUSY_CODES = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED
+_SQLITE_READ_ONLY_CODES = frozenset({8})  # SQLITE_READONLY
 _SQLITE_BUSY = ("database is locked", "database table is locked", "database schema is locked")
 _SQLITE_READ_ONLY = ("attempt to write a readonly database", "readonly database")
 # PostgreSQL's SQLSTATEs: lock_not_available, query_canceled (statement/lock timeout);
@@ -28,13 +30,23 @@ def classify(context: Any) -> None:
     original = context.original_exception
     where = describe_url(context.engine.url if context.engine is not None else None)
     sqlstate = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
+    code = getattr(original, "sqlite_errorcode", None)
+    code = code & 0xFF if isinstance(code, int) else None
     text = str(original).lower()
-    if sqlstate in _PG_BUSY or (sqlstate is None and any(m in text for m in _SQLITE_BUSY)):
+    if (
+        sqlstate in _PG_BUSY
+        or code in _SQLITE_BUSY_CODES
+        or (sqlstate is None and code is None and any(m in text for m in _SQLITE_BUSY))
+    ):
         raise DatabaseBusy(
             f"The database at {where} stayed locked by another writer for longer than the "
             f"busy timeout; try again in a few seconds."
         ) from original
-    if sqlstate in _PG_READ_ONLY or (sqlstate is None and any(m in text for m in _SQLITE_READ_ONLY)):
+    if (
+        sqlstate in _PG_READ_ONLY
+        or code in _SQLITE_READ_ONLY_CODES
+        or (sqlstate is None and code is None and any(m in text for m in _SQLITE_READ_ONLY))
+    ):
         raise DatabaseReadOnly(
             f"The database at {where} is read-only, so nothing can be changed; make the file "
             f"and its folder writable or point --db at another database."

@@ -8,6 +8,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,24 @@ def test_serve_refuses_a_db_with_a_line_break_in_one_sentence(tmp_path):
     assert result.stderr.count("\n") == 1
     assert "holds a control character" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_threads_creating_one_new_database_all_succeed(fresh_db_url):
+    """The same race within one process, on every backend (PostgreSQL included)."""
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def create() -> None:
+        barrier.wait()
+        try:
+            Store.open(fresh_db_url).close()
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=create) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    Store.open(fresh_db_url, create=False).close()
