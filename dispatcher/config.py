@@ -7,7 +7,7 @@ Keys (`create_app` also takes them as lower-case keyword arguments):
 
 | key | environment | meaning |
 |---|---|---|
-| `TOKEN` | `RFCONSOLE_TOKEN` | every API route but health-check, get-server-info and preflight needs `Authorization: Bearer <token>` |
+| `TOKEN` | `RFCONSOLE_TOKEN` | API routes but health-check, server info, preflight need `Bearer <token>` |
 | `CORS_ORIGINS` | `RFCONSOLE_CORS_ORIGIN` (a,b) | origins allowed besides the page's own and loopback ones |
 | `ALLOWED_HOSTS` | `RFCONSOLE_ALLOWED_HOSTS` (a,b) | `Host` names served without a token besides loopback, bound ones |
 | `BIND_HOSTS` | `RFCONSOLE_BIND` or `RFCONSOLE_HOST` | the addresses served on (their names pass the `Host` check) |

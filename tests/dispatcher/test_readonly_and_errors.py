@@ -110,7 +110,8 @@ def test_redirects_404_and_405_are_json(client: FlaskClient) -> None:
     assert redirect.status_code == 308
     assert redirect.mimetype == "application/json"
     assert redirect.get_json()["location"].endswith("/dispatcher/health-check")
-    for response in (client.get("/dispatcher/nope"), client.get("/dispatcher/stop-run"), client.get("/")):
+    for response in (client.get("/dispatcher/nope"), client.get("/dispatcher/stop-run"),
+                     client.get("/no-such-page")):  # "/" itself is the web dashboard
         assert response.mimetype == "application/json"
         assert "error" in response.get_json()
 
