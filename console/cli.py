@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -21,6 +22,11 @@ def package_version() -> str:
         return version("rfconsole")
     except PackageNotFoundError:  # running from a source tree that is not installed
         return "0+unknown"
+
+
+def version_line() -> str:
+    """What `--version` prints: this rfconsole and the Python running it."""
+    return f"rfconsole {package_version()} (Python {platform.python_version()}, {sys.executable})"
 
 
 class UsageError(Exception):
@@ -114,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Operator console for multi-config ML experiments: watch runs live and "
         "steer them with stop, resume, delete and clone-modify.",
     )
-    parser.add_argument("--version", action="version", version=f"rfconsole {package_version()}")
+    parser.add_argument("--version", action="version", version=version_line())
     _console_options(parser, suppress=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 

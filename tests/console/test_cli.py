@@ -23,7 +23,8 @@ def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
 def test_version():
     done = _run("--version")
     assert done.returncode == 0
-    assert done.stdout.strip() == f"rfconsole {cli.package_version()}"
+    assert done.stdout.strip() == cli.version_line()
+    assert f"Python {sys.version.split()[0]}" in done.stdout
 
 
 def test_help_lists_every_command():
