@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 import requests
 from rfconsole.db import Store, experiments, ic_ops, runs
 from rfconsole.dispatcher import create_app
@@ -50,6 +51,7 @@ def _apply_ops(store: Store, experiment_id: int, stop: threading.Event) -> None:
         stop.wait(0.05)
 
 
+@pytest.mark.slow
 def test_mixed_load(store: Store, tmp_path: Path) -> None:
     experiment_id, run_ids = _seed(store, tmp_path)
     server = DispatcherServer(create_app(store), port=0)
