@@ -61,6 +61,7 @@ async def test_a_refused_op_shows_the_refusal_sentence(store: Store, seeded: Any
         assert pending_ops(store) == []
 
 
+@pytest.mark.slow
 async def test_delete_asks_first_and_names_the_run(store: Store, seeded: Any, kit: Any) -> None:
     app = kit.console_app(store)
     run_id = seeded.run_ids[3]
@@ -82,6 +83,7 @@ async def test_delete_asks_first_and_names_the_run(store: Store, seeded: Any, ki
                          what="KILLED in the table")
 
 
+@pytest.mark.slow
 async def test_clone_modify_submits_a_patch_and_shows_the_new_run(store: Store, seeded: Any, kit: Any) -> None:
     app = kit.console_app(store)
     parent = seeded.run_ids[2]  # STOPPED, has a checkpoint
@@ -126,6 +128,7 @@ async def test_clone_modify_shows_schema_errors_before_submit(store: Store, seed
         assert pending_ops(store) == []
 
 
+@pytest.mark.slow
 async def test_warm_clone_of_a_run_without_checkpoint_is_refused_inline(store: Store, seeded: Any, kit: Any) -> None:
     app = kit.console_app(store)
     async with app.run_test(size=(120, 36)) as pilot:
@@ -141,6 +144,7 @@ async def test_warm_clone_of_a_run_without_checkpoint_is_refused_inline(store: S
         assert pending_ops(store) == []
 
 
+@pytest.mark.slow
 async def test_bulk_stop_on_marked_runs_reports_each_run(store: Store, seeded: Any, kit: Any) -> None:
     app = kit.console_app(store)
     ongoing, completed, new = seeded.run_ids[0], seeded.run_ids[1], seeded.run_ids[3]
@@ -182,6 +186,7 @@ async def test_readonly_hides_and_refuses_every_op(store: Store, seeded: Any, ki
         assert pending_ops(store) == []
 
 
+@pytest.mark.slow
 async def test_ops_are_in_the_command_palette(store: Store, seeded: Any, kit: Any) -> None:
     app = kit.console_app(store)
     async with app.run_test(size=(120, 36)) as pilot:
@@ -203,6 +208,7 @@ async def test_ops_are_in_the_command_palette(store: Store, seeded: Any, kit: An
                              what="the stop from the palette")
 
 
+@pytest.mark.slow
 async def test_clone_modify_on_marked_runs_applies_the_edit_to_each(store: Store, seeded: Any,
                                                                    kit: Any) -> None:
     app = kit.console_app(store)
@@ -232,6 +238,7 @@ async def test_clone_modify_on_marked_runs_applies_the_edit_to_each(store: Store
         assert app.runs_screen.table.marked == set()
 
 
+@pytest.mark.slow
 async def test_escape_while_a_clone_is_being_saved_still_shows_its_outcome(
         store: Store, seeded: Any, kit: Any, monkeypatch: Any) -> None:
     import threading
