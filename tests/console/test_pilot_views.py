@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from rfconsole.console.clone_screen import CloneScreen
 from rfconsole.console.detail_screen import RunDetailScreen
 from rfconsole.console.experiments_screen import ExperimentsScreen
 from rfconsole.console.logs_screen import LogsScreen
@@ -304,7 +305,7 @@ async def test_brackets_in_names_and_configs_are_shown_as_typed(store: Store, tm
                              and app.screen.detail is not None, what="the detail")
         assert "net[1]" in str(app.screen.query_one("#detail-summary").render())
         await pilot.press("escape", "c")
-        await pilot.pause(0.3)
+        await kit.wait_until(pilot, lambda: isinstance(app.screen, CloneScreen), what="the editor")
         editor = app.screen.query_one("#clone-config")
         editor.text = editor.text.replace('"[red]x"', '"[b]y"')
         await pilot.pause()
