@@ -96,9 +96,11 @@ def test_stop_with_a_request_in_flight(store: Store, seeded: Seeded) -> None:
     port = int(server.url.rsplit(":", 1)[1])
     half = socket.create_connection(("127.0.0.1", port), timeout=10)
     half.sendall(b"POST /dispatcher/get-run HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
-    # Wait until the server has accepted the connection: its map then holds a channel beside
-    # the listening socket and the wake-up pipe.
-    _wait_for(lambda: len(server._server._map) > 2, "the server to accept the connection")
+    # Wait until the server has read the partial request (a Waitress channel then holds it):
+    # closing a socket with unread data would reset the connection instead of closing it.
+    _wait_for(lambda: any(getattr(channel, "request", None) is not None
+                          for channel in list(server._server._map.values())),
+              "the server to read the partial request")
     server.stop()
     half.settimeout(5)
     assert half.recv(4096) == b""
