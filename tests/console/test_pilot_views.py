@@ -119,6 +119,7 @@ async def test_empty_state_then_the_experiment_appears(store: Store, tmp_path: A
         assert not app.screen.query_one("#empty").display
 
 
+@pytest.mark.slow
 async def test_experiment_switcher_lists_and_switches(store: Store, seeded: Any, tmp_path: Any,
                                                       kit: Any) -> None:
     other = kit.seed_experiment(store, tmp_path / "b", name="other-sweep")

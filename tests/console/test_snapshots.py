@@ -39,6 +39,7 @@ def press_until(kit: Any, keys: list[str], condition: Any) -> Any:
     return step
 
 
+@pytest.mark.slow
 def test_runs_table_large_terminal(snap_compare: Any, store: Store, seeded: Any, kit: Any) -> None:
     app = kit.console_app(store, refresh=60)
 
@@ -81,6 +82,7 @@ def test_clone_dialog_with_a_schema_error(snap_compare: Any, store: Store, seede
                         run_before=settled(kit, open_clone, break_config))
 
 
+@pytest.mark.slow
 def test_delete_confirmation(snap_compare: Any, store: Store, seeded: Any, kit: Any) -> None:
     app = kit.console_app(store, refresh=60)
     ask = press_until(kit, ["down", "d"], lambda app: isinstance(app.screen, ConfirmScreen))
