@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -22,6 +23,24 @@ def package_version() -> str:
         return version("rfconsole")
     except PackageNotFoundError:  # running from a source tree that is not installed
         return "0+unknown"
+
+
+def version_line() -> str:
+    """What `--version` prints: this rfconsole and the Python running it."""
+    return f"rfconsole {package_version()} (Python {platform.python_version()}, {sys.executable})"
+
+
+class _VersionAction(argparse.Action):
+    """`--version`, printed as is (argparse's own would wrap it at the terminal's width)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS,
+                 default: Any = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        print(version_line())
+        parser.exit()
 
 
 class UsageError(Exception):
@@ -124,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Operator console for multi-config ML experiments: watch runs live and "
         "steer them with stop, resume, delete and clone-modify.",
     )
-    parser.add_argument("--version", action="version", version=f"rfconsole {package_version()}")
+    parser.add_argument("--version", action=_VersionAction,
+                        help="print the version and the Python it runs on, then exit")
     _console_options(parser, suppress=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 

@@ -21,9 +21,10 @@ def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
 
 
 def test_version():
-    done = _run("--version")
+    done = _run("--version", env={"COLUMNS": "30"})  # printed as is, never wrapped
     assert done.returncode == 0
-    assert done.stdout.strip() == f"rfconsole {cli.package_version()}"
+    assert done.stdout == cli.version_line() + "\n"
+    assert f"Python {sys.version.split()[0]}" in done.stdout
 
 
 def test_help_lists_every_command():

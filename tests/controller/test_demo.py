@@ -114,6 +114,7 @@ def test_the_trainer_refuses_a_config_it_cannot_build():
         DemoTrainer().create_model({"optimizer": {}, "model": {"hidden_width": 4}, "batch_size": 8})
 
 
+@pytest.mark.slow
 def test_ctrl_c_ends_the_headless_demo_cleanly_and_it_resumes(tmp_path, db_path):
     command = [sys.executable, "-m", "rfconsole.console", "demo", "--headless", "--pace", "0.2",
                "--runs", "2", "--chunks", "8", "--epochs", "1", "--db", str(db_path),
@@ -158,6 +159,7 @@ def test_ctrl_c_ends_the_headless_demo_cleanly_and_it_resumes(tmp_path, db_path)
     store.close()
 
 
+@pytest.mark.slow
 def test_headless_prints_a_line_per_event_including_ops(db_path):
     import io
     import threading

@@ -15,6 +15,7 @@ from rfconsole.controller.live import ENDED_BY_CANCEL
 from rfconsole.db import ConflictError, Store, experiment_log, experiments, ic_ops, metrics, runs
 
 
+@pytest.mark.slow
 def test_two_workers_train_two_runs_at_once_and_still_apply_ops(store, make_controller, kit):
     trainer = kit.CountingTrainer(seconds=0.15)
     trainer.hooks[(1, 1)] = lambda: kit.request(store, "DELETE", 3)

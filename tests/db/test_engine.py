@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 
 import pytest
 from rfconsole.db import SCHEMA_VERSION, SchemaVersionError, Store, StoreError, experiments, resolve_db_url
@@ -39,7 +40,7 @@ def test_resolve_db_url(tmp_path, monkeypatch):
 @pytest.mark.sqlite_only
 def test_another_schema_version_is_a_clear_error(db_path):
     Store.open(str(db_path)).close()
-    with sqlite3.connect(db_path) as conn:
+    with closing(sqlite3.connect(db_path)) as conn, conn:  # `with conn` commits, closing() closes
         conn.execute("UPDATE rfconsole_meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(SchemaVersionError) as refused:
         Store.open(str(db_path))
@@ -49,7 +50,7 @@ def test_another_schema_version_is_a_clear_error(db_path):
 
 @pytest.mark.sqlite_only
 def test_a_foreign_database_is_refused(db_path):
-    with sqlite3.connect(db_path) as conn:
+    with closing(sqlite3.connect(db_path)) as conn, conn:
         conn.execute("CREATE TABLE runs (id INTEGER)")
     with pytest.raises(SchemaVersionError, match="was not made by rfconsole"):
         Store.open(str(db_path))

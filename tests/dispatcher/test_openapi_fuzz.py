@@ -7,6 +7,7 @@ no example database.
 
 from __future__ import annotations
 
+import pytest
 import schemathesis
 from flask import Flask
 from hypothesis import HealthCheck, Phase, given, settings
@@ -14,6 +15,8 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
 from .conftest import Seeded
+
+pytestmark = pytest.mark.slow  # property-based requests: hundreds of examples
 
 POSITIVE_EXAMPLES = 30
 NEGATIVE_EXAMPLES = 15

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import textwrap
 import venv
 import zipfile
@@ -14,17 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SUBPACKAGES = ["db", "dispatcher", "controller", "console"]
 
-
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("dist")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
-         str(ROOT)],
-        check=True, capture_output=True, text=True, timeout=300,
-    )
-    (built,) = out.glob("rfconsole-*.whl")
-    return built
+pytestmark = pytest.mark.slow  # builds a wheel and installs its dependencies in a new venv
 
 
 @pytest.fixture(scope="module")
