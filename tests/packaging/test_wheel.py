@@ -45,9 +45,11 @@ def test_wheel_holds_every_subpackage_and_data_file(wheel):
         for path in source.rglob("*"):
             if "__pycache__" in path.parts or path.is_dir():
                 continue
-            if path.suffix in {".py", ".tcss", ".json"}:
+            if path.suffix in {".py", ".tcss", ".json"} or path.name == "py.typed":
                 assert f"rfconsole/{path.relative_to(ROOT)}" in names, f"{path} is missing from the wheel"
     assert any(name.endswith(".tcss") for name in names), "the console styles are missing"
+    for package in SUBPACKAGES:  # PEP 561: users' code is type-checked against ours
+        assert f"rfconsole/{package}/py.typed" in names, f"{package} ships no py.typed"
     tops = {name.split("/")[0] for name in names}
     assert not tops & set(SUBPACKAGES), "a generic top-level package would land in site-packages"
     assert "rfconsole/__init__.py" not in names  # rfconsole stays a namespace package
