@@ -7,6 +7,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ["db", "dispatcher", "controller", "console"]
 
@@ -22,6 +24,7 @@ def test_ruff_finds_nothing():
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.slow
 def test_mypy_strict_on_every_package():
     done = _mypy()  # the files and the strictness come from pyproject.toml's [tool.mypy]
     assert done.returncode == 0, done.stdout + done.stderr
@@ -29,6 +32,7 @@ def test_mypy_strict_on_every_package():
         assert (ROOT / "rfconsole" / package).resolve() == ROOT / package
 
 
+@pytest.mark.slow
 def test_mypy_sees_the_real_types_across_packages(tmp_path):
     """A call across layers is checked: `rfconsole.db.Store` is the class in db/store.py, not Any."""
     probe = tmp_path / "probe.py"
