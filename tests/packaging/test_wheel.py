@@ -83,3 +83,37 @@ def test_installed_wheel_starts_the_console_headless(installed, tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "painted" in done.stdout
+
+
+def test_a_trainer_is_type_checked_against_the_installed_wheel(installed, tmp_path):
+    """py.typed: mypy, pointed at an environment with the wheel, checks user code against our API."""
+    trainer = tmp_path / "my_trainer.py"
+    trainer.write_text(textwrap.dedent(
+        """
+        from typing import Any
+
+        from rfconsole.controller import ChunkContext, Controller
+        from rfconsole.db import Store
+
+
+        class BadTrainer:
+            def create_model(self, config: Any) -> Any: ...
+            def train_chunk(self, model: Any, context: ChunkContext) -> str: return "no metrics"
+            def get_state(self, model: Any) -> Any: ...
+            def set_state(self, model: Any, state: Any) -> None: ...
+
+
+        reveal_type(Store.open)
+        Controller(Store.open("x.db"), "sweep", [{}], BadTrainer(), num_chunks="3")
+        """
+    ))
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--python-executable", str(installed / "bin" / "python"),
+         "--no-incremental", "--strict", "--config-file", "/dev/null", str(trainer)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )
+    out = done.stdout + done.stderr
+    assert "rfconsole.db.store.Store" in out, out  # the installed package's types, not Any
+    # train_chunk returns the wrong type, so BadTrainer is no Trainer
+    assert 'Argument 4 to "Controller" has incompatible type "BadTrainer"; expected "Trainer"' in out, out
+    assert 'Argument "num_chunks" to "Controller" has incompatible type "str"; expected "int"' in out, out
