@@ -73,13 +73,13 @@ def runs_changed_since(session: Session, experiment_id: int, since: datetime | N
         return [RunRead.model_validate(row)
                 for row in session.exec(statement.order_by(col(Run.run_id))).all()]
     stamps = session.exec(
-        select(Run.run_id, Run.updated_at).where(
+        select(col(Run.run_id), col(Run.updated_at)).where(
             Run.experiment_id == experiment_id,
             col(Run.updated_at) >= since - LATE_COMMIT_MARGIN)
     ).all()
     known = known or {}
     wanted = [run_id for run_id, stamp in stamps
-              if run_id not in known or known[run_id].updated_at != stamp]
+              if run_id is not None and (run_id not in known or known[run_id].updated_at != stamp)]
     changed: list[RunRead] = []
     for start in range(0, len(wanted), _IN_BATCH):
         batch = wanted[start:start + _IN_BATCH]
@@ -96,17 +96,16 @@ def recent_values(session: Session, run_ids: Sequence[int], name: str,
         batch = list(run_ids[start:start + _IN_BATCH])
         # Newest `points` per run only: a long run has thousands of points.
         newest_first = func.row_number().over(
-            partition_by=Metric.run_id, order_by=(col(Metric.step).desc(), col(Metric.id).desc()))
+            partition_by=col(Metric.run_id), order_by=(col(Metric.step).desc(), col(Metric.id).desc()))
         ranked = (
-            select(Metric.run_id, Metric.value, Metric.step, Metric.id,
-                   newest_first.label("rank"))
+            select(col(Metric.run_id), col(Metric.value), newest_first.label("rank"))
             .where(Metric.name == name, col(Metric.run_id).in_(batch))
             .subquery()
         )
         statement = (
             select(ranked.c.run_id, ranked.c.value)
             .where(ranked.c.rank <= points)
-            .order_by(ranked.c.run_id, ranked.c.step, ranked.c.id)
+            .order_by(ranked.c.run_id, ranked.c.rank.desc())  # oldest first: rank 1 is the newest
         )
         for run_id, value in session.execute(statement).all():
             values.setdefault(run_id, []).append(value)

@@ -83,9 +83,9 @@ def _compare(have: Any, op: str, want: Any) -> bool:
         return _OPERATORS[op](have, want)
     if isinstance(have, bool) or isinstance(want, bool) or have is None or want is None:
         if op in ("=", "=="):
-            return have == want
+            return bool(have == want)
         if op == "!=":
-            return have != want
+            return bool(have != want)
         return False
     if isinstance(have, (int, float)) and isinstance(want, (int, float)):
         return _OPERATORS[op](have, want)

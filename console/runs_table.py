@@ -127,6 +127,7 @@ class RunsTable(DataTable[Any]):
 
     def cells(self, run: RunRead) -> list[SortableCell]:
         mark = MARK if run.run_id in self.marked else " "
+        spark = self.sparks.get(run.run_id, [])
         cells: dict[str, SortableCell] = {
             "id": SortableCell(f"{mark}{run.run_id:>4}", run.run_id,
                                "bold yellow" if mark != " " else ""),
@@ -135,8 +136,7 @@ class RunsTable(DataTable[Any]):
             "progress": progress_cell(run.progress),
             "epoch": fraction_cell(run.current_epoch, run.num_epochs),
             "chunk": fraction_cell(run.current_chunk, run.num_chunks),
-            "spark": SortableCell(sparkline(self.sparks.get(run.run_id, [])[-SPARK_POINTS // 2:]),
-                                  (self.sparks.get(run.run_id) or [None])[-1], "cyan"),
+            "spark": SortableCell(sparkline(spark[-SPARK_POINTS // 2:]), spark[-1] if spark else None, "cyan"),
             "source": SortableCell(run.source, run.source),
             "parent": value_cell(run.parent_run_id),
         }
@@ -278,6 +278,8 @@ class RunsTable(DataTable[Any]):
         """DataTable.sort, minus a Python call per row: on 10,000 runs this is what a refresh
         spends most of its UI time on. Falls back to DataTable.sort if its internals change."""
         column = self.sort_column
+        if column is None:
+            return
         data = getattr(self, "_data", None)
         if not isinstance(data, dict) or not hasattr(self, "_row_locations"):
             self.sort(column, key=SORT_TUPLE, reverse=self.sort_reverse)
