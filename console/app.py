@@ -12,6 +12,7 @@ from textual.binding import Binding
 from textual.message import Message
 
 from .commands import OpsCommands
+from .key_order import KeysInOrder
 from .ops import READONLY_MESSAGE, VERBS, OpOutcome, console_origin, request_ops, summarize
 from .polling import PollingScreen
 from .runs_screen import RunsScreen
@@ -19,7 +20,7 @@ from .runs_screen import RunsScreen
 CSS_FILE = Path(__file__).with_name("rfconsole.tcss")
 
 
-class ConsoleApp(App[None]):
+class ConsoleApp(KeysInOrder):
     """rfconsole's operator console."""
 
     CSS_PATH = CSS_FILE

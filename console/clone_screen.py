@@ -79,6 +79,7 @@ class CloneScreen(ModalScreen[list[OpOutcome] | None]):
     changes made to it are applied to every target as one JSON Merge Patch.
     """
 
+    AUTO_FOCUS = "#clone-config"
     BINDINGS = [
         Binding("ctrl+s", "submit", "Submit", priority=True),
         # The editor would otherwise take escape to leave the text area.
@@ -131,7 +132,6 @@ class CloneScreen(ModalScreen[list[OpOutcome] | None]):
 
     def on_mount(self) -> None:
         self._check(self.query_one("#clone-config", TextArea).text)
-        self.query_one("#clone-config", TextArea).focus()
 
     @on(TextArea.Changed, "#clone-config")
     def _edited(self, event: TextArea.Changed) -> None:

@@ -99,7 +99,6 @@ class RunDetailScreen(PollingScreen):
 
     def on_mount(self) -> None:
         self.sub_title = f"run {self.run_id}"
-        super().on_mount()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("stop", "resume", "delete", "clone") and getattr(self.app, "readonly", False):

@@ -16,6 +16,7 @@ class ConfirmScreen(ModalScreen[bool]):
     """Ask one yes/no question; y confirms, n or escape cancels (and so does enter: Cancel
     has the focus, so that a stray enter never deletes a run)."""
 
+    AUTO_FOCUS = "#confirm-no"
     BINDINGS = [
         Binding("y", "answer(True)", "Yes"),
         Binding("n,escape", "answer(False)", "No"),
@@ -36,9 +37,6 @@ class ConfirmScreen(ModalScreen[bool]):
                 yield Button("Cancel (n)", id="confirm-no")
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.query_one("#confirm-no", Button).focus()
-
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
 
@@ -50,6 +48,7 @@ class ConfirmScreen(ModalScreen[bool]):
 class SortScreen(ModalScreen[str | None]):
     """Pick the column to sort the runs by; picking the current one reverses the order."""
 
+    AUTO_FOCUS = "#sort-options"
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, columns: list[tuple[str, str]], current: str | None,
@@ -73,7 +72,6 @@ class SortScreen(ModalScreen[str | None]):
         options = self.query_one(OptionList)
         keys = [key for key, _ in self.columns]
         options.highlighted = keys.index(self.current) if self.current in keys else 0
-        options.focus()
 
     @on(OptionList.OptionSelected)
     def _chosen(self, event: OptionList.OptionSelected) -> None:

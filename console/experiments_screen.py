@@ -24,6 +24,7 @@ EXPERIMENT_STYLES = {"running": "bold green", "completed": "blue", "failed": "bo
 class ExperimentsScreen(ModalScreen[int | None]):
     """Dismisses with the chosen experiment's id (enter), or None (escape)."""
 
+    AUTO_FOCUS = "#experiments"
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     class Loaded(Message):
@@ -47,7 +48,6 @@ class ExperimentsScreen(ModalScreen[int | None]):
         for label, key in (("", "current"), ("Name", "name"), ("Status", "status"),
                            ("Runs", "runs"), ("Created (UTC)", "created")):
             table.add_column(label, key=key)
-        table.focus()
         self._load()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="experiments")

@@ -63,9 +63,8 @@ class LogsScreen(PollingScreen):
     def on_mount(self) -> None:
         self.sub_title = f"{self.experiment.name} · log"
         self.query_one("#log-search").display = False
-        self.query_one("#log", RichLog).focus()
+        self.set_focus(self.query_one("#log", RichLog))
         self._show_status()
-        super().on_mount()
 
     def polling_allowed(self) -> bool:
         return self._needs_load or (self.follow and super().polling_allowed())
@@ -129,20 +128,20 @@ class LogsScreen(PollingScreen):
         field = self.query_one("#log-search", Input)
         field.display = True
         field.value = self.search
-        field.focus()
+        self.set_focus(field)
 
     @on(Input.Submitted, "#log-search")
     def _search(self, event: Input.Submitted) -> None:
         self.search = event.value.strip()
         event.input.display = False
-        self.query_one("#log", RichLog).focus()
+        self.set_focus(self.query_one("#log", RichLog))
         self._render_lines()
 
     def action_back(self) -> None:
         field = self.query_one("#log-search", Input)
         if field.display:
             field.display = False
-            self.query_one("#log", RichLog).focus()
+            self.set_focus(self.query_one("#log", RichLog))
             return
         if self.search:
             self.search = ""

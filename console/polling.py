@@ -70,6 +70,7 @@ class PollingScreen(Screen[Any]):
         return float(getattr(self.app, "refresh_interval", 1.0))
 
     def on_mount(self) -> None:
+        # Textual calls each class's on_mount in turn (subclass first): no super() call needed.
         self._tick()  # the first read runs while the first frame is drawn
 
     def on_screen_resume(self) -> None:

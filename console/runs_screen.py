@@ -83,9 +83,8 @@ class RunsScreen(PollingScreen):
         self.query_one("#filter").display = False
         self.query_one("#filter-error").display = False
         self.query_one("#empty").display = False
-        self.table.focus()
+        self.set_focus(self.table)
         self._show_status()
-        super().on_mount()
 
     # --- refresh --------------------------------------------------------------
 
@@ -218,14 +217,14 @@ class RunsScreen(PollingScreen):
         field = self.query_one("#filter", Input)
         field.display = True
         field.value = self.table.run_filter.text
-        field.focus()
+        self.set_focus(field)  # at once: the next key of a burst must reach the field
 
     def action_clear(self) -> None:
         field = self.query_one("#filter", Input)
         if field.display:
             field.display = False
             self.query_one("#filter-error").display = False
-            self.table.focus()
+            self.set_focus(self.table)
         elif self.table.marked:
             self.table.clear_marks()
         elif self.table.run_filter.text:
@@ -244,7 +243,7 @@ class RunsScreen(PollingScreen):
         error.display = False
         event.input.display = False
         self.table.set_filter(run_filter)
-        self.table.focus()
+        self.set_focus(self.table)
         self._show_status()
         for key in unknown_keys(run_filter, self.table.runs.values()):
             self.notify(f"No run has a field, metric or config key {key!r} (yet), so that "
@@ -304,7 +303,7 @@ class RunsScreen(PollingScreen):
 
     def action_focus_next_pane(self) -> None:
         ops = self.query_one("#ops", OpsTable)
-        (self.table if ops.has_focus else ops).focus()
+        self.set_focus(self.table if ops.has_focus else ops)
 
     def after_ops(self, clear_marks: bool) -> None:
         if clear_marks:
