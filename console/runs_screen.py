@@ -37,6 +37,9 @@ class RunsScreen(PollingScreen):
     """Runs of the current experiment, refreshed in place; ops on the cursor or marked runs."""
 
     BINDINGS = [
+        # First, so that the footer keeps them in view on a narrow terminal.
+        Binding("q", "app.quit", "Quit"),
+        Binding("question_mark", "app.help", "Help"),
         Binding("s", "stop", "Stop"),
         Binding("r", "resume", "Resume"),
         Binding("d", "delete", "Delete"),
@@ -84,6 +87,17 @@ class RunsScreen(PollingScreen):
         self.query_one("#filter-error").display = False
         self.query_one("#empty").display = False
         self.set_focus(self.table)
+        self._show_status()
+
+    def on_resize(self) -> None:
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        self.table.fit_columns(self.size.width)
+        self._show_status()
+
+    @on(RunsTable.ColumnsScrolled)
+    def _columns_scrolled(self) -> None:
         self._show_status()
 
     # --- refresh --------------------------------------------------------------
@@ -136,6 +150,8 @@ class RunsScreen(PollingScreen):
         self.app.current_experiment = experiment  # type: ignore[attr-defined]
         self.query_one("#ops", OpsTable).show_ops(snapshot.ops)
         self._show_status()
+        if snapshot.runs_read:  # a vertical scrollbar may have come or gone
+            self.call_after_refresh(self._fit_columns)
 
     def show_failure(self, message: str) -> None:
         self.load_error = message
@@ -166,6 +182,9 @@ class RunsScreen(PollingScreen):
             if self.table.run_filter.text:
                 parts.append(f"filter: [b]{literal(self.table.run_filter.text)}[/b] "
                              f"({self.table.row_count} shown)")
+            window = self.table.column_window()
+            if window:
+                parts.append(window)
         parts.append("[b yellow]paused[/]" if app.refresh_paused else f"every {app.refresh_interval:g}s")
         if app.readonly:
             parts.append("[b]read-only[/b]")
