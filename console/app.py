@@ -13,7 +13,7 @@ from textual.message import Message
 
 from .commands import OpsCommands
 from .key_order import KeysInOrder
-from .ops import READONLY_MESSAGE, VERBS, OpOutcome, console_origin, request_ops, summarize
+from .ops import CLOSED_EXPERIMENT_STATUSES, READONLY_MESSAGE, VERBS, OpOutcome, console_origin, request_ops, summarize
 from .polling import PollingScreen
 from .runs_screen import RunsScreen
 
@@ -78,10 +78,12 @@ class ConsoleApp(KeysInOrder):
     # --- navigation -------------------------------------------------------------
 
     def action_help(self) -> None:
-        from .dialogs import HelpScreen
+        from .dialogs import HelpScreen, key_sections
 
-        if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen(readonly=self.readonly))
+        screen = self.screen
+        if not isinstance(screen, HelpScreen):
+            self.push_screen(HelpScreen(key_sections(screen), readonly=self.readonly,
+                                        filter_help=screen is self.runs_screen))
 
     def open_detail(self, run_id: int) -> None:
         from .detail_screen import RunDetailScreen
@@ -110,14 +112,22 @@ class ConsoleApp(KeysInOrder):
 
     # --- IC ops -------------------------------------------------------------------
 
-    def refuse_if_readonly(self) -> bool:
+    def refuse_op(self) -> bool:
+        """Say why no op can be requested here and now (before any dialog opens), if so."""
         if self.readonly:
             self.notify(READONLY_MESSAGE, severity="warning")
-        return self.readonly
+            return True
+        experiment = self.current_experiment
+        if experiment is not None and experiment.status in CLOSED_EXPERIMENT_STATUSES:
+            self.notify(f"The experiment {experiment.name!r} has {experiment.status}; IC ops "
+                        f"apply only while it runs or after it was cancelled.",
+                        severity="warning", markup=False)
+            return True
+        return False
 
     def queue_op(self, operation: str, runs: list[RunRead]) -> None:
         """Stop, resume or delete the given runs; delete and bulk ops ask first."""
-        if self.refuse_if_readonly():
+        if self.refuse_op():
             return
         if not runs:
             self.notify("There is no run under the cursor.", severity="warning")
@@ -146,7 +156,7 @@ class ConsoleApp(KeysInOrder):
 
     def open_clone(self, run: RunRead | None, targets: list[RunRead] | None = None) -> None:
         """Clone-modify `run`, or apply the edit made to its config to each of `targets`."""
-        if self.refuse_if_readonly():
+        if self.refuse_op():
             return
         if run is None:
             self.notify("There is no run under the cursor.", severity="warning")

@@ -66,8 +66,11 @@ def summary_text(detail: RunDetail) -> str:
 class RunDetailScreen(PollingScreen):
     """One run, refreshed live; s/r/d/c apply to it."""
 
+    HELP_TITLE = "Run detail"
     BINDINGS = [
-        Binding("escape,backspace", "back", "Back"),
+        Binding("q", "app.quit", "Quit"),
+        Binding("question_mark", "app.help", "Help", tooltip="the keys of this screen"),
+        Binding("escape,backspace", "back", "Back", tooltip="back to the runs"),
         Binding("s", "stop", "Stop"),
         Binding("r", "resume", "Resume"),
         Binding("d", "delete", "Delete"),
@@ -99,11 +102,6 @@ class RunDetailScreen(PollingScreen):
 
     def on_mount(self) -> None:
         self.sub_title = f"run {self.run_id}"
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("stop", "resume", "delete", "clone") and getattr(self.app, "readonly", False):
-            return False
-        return True
 
     def prepare_read(self) -> Any:
         return self.app.store  # type: ignore[attr-defined]

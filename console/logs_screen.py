@@ -35,13 +35,16 @@ def style_line(line: str, search: str) -> Text:
 class LogsScreen(PollingScreen):
     """The experiment log file, newest at the bottom."""
 
+    HELP_TITLE = "Experiment log"
     BINDINGS = [
-        Binding("escape", "back", "Back"),
-        Binding("f", "follow", "Follow"),
-        Binding("slash", "search", "Search"),
-        Binding("i", "ic_only", "IC ops only"),
-        Binding("home,g", "top", "Top", show=False),
-        Binding("end,G", "bottom", "End", show=False),
+        Binding("q", "app.quit", "Quit"),
+        Binding("question_mark", "app.help", "Help", tooltip="the keys of this screen"),
+        Binding("escape", "back", "Back", tooltip="close the search, else back to the runs"),
+        Binding("f", "follow", "Follow", tooltip="follow new lines, or stop following"),
+        Binding("slash", "search", "Search", tooltip="show only the lines holding some text"),
+        Binding("i", "ic_only", "IC ops only", tooltip="only the IC-ops lines, or every line"),
+        Binding("home,g", "top", "Top", show=False, tooltip="first line"),
+        Binding("end,G", "bottom", "End", show=False, tooltip="last line"),
     ]
 
     def __init__(self, experiment: ExperimentRead) -> None:

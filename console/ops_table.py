@@ -27,6 +27,8 @@ def outcome_text(op: ICOpRead) -> str:
 class OpsTable(DataTable[Any]):
     """Newest op first; redrawn only when an op was added or settled."""
 
+    HELP_TITLE = "Ops pane"
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self._shown: tuple[tuple[int, str], ...] | None = None

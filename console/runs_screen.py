@@ -36,25 +36,33 @@ MAX_REFRESH_SECONDS = 60.0
 class RunsScreen(PollingScreen):
     """Runs of the current experiment, refreshed in place; ops on the cursor or marked runs."""
 
+    HELP_TITLE = "Runs screen"
     BINDINGS = [
         # First, so that the footer keeps them in view on a narrow terminal.
-        Binding("q", "app.quit", "Quit"),
-        Binding("question_mark", "app.help", "Help"),
-        Binding("s", "stop", "Stop"),
-        Binding("r", "resume", "Resume"),
-        Binding("d", "delete", "Delete"),
-        Binding("c", "clone", "Clone"),
-        Binding("space", "mark", "Mark", show=False),
-        Binding("a", "mark_all", "Mark all shown", show=False),
-        Binding("slash", "filter", "Filter"),
-        Binding("escape", "clear", "Clear filter/marks", show=False),
-        Binding("o", "sort", "Sort"),
-        Binding("l", "logs", "Logs"),
-        Binding("e", "experiments", "Experiments"),
-        Binding("p", "pause", "Pause", show=False),
-        Binding("plus,equals_sign", "slower", "Refresh slower", show=False),
-        Binding("minus", "faster", "Refresh faster", show=False),
-        Binding("tab", "focus_next_pane", "Ops pane", show=False),
+        Binding("q", "app.quit", "Quit", tooltip="quit (the demo's experiment is cancelled, "
+                "resumable)"),
+        Binding("question_mark", "app.help", "Help", tooltip="the keys of this screen"),
+        Binding("s", "stop", "Stop", tooltip="stop the marked runs, or the run under the cursor"),
+        Binding("r", "resume", "Resume", tooltip="resume the marked runs, or the one under the cursor"),
+        Binding("d", "delete", "Delete", tooltip="delete the marked runs, or the one under the "
+                "cursor (asks first)"),
+        Binding("c", "clone", "Clone", tooltip="clone-modify: edit the config, warm start or not "
+                "(marked runs: the same change to each)"),
+        Binding("space", "mark", "Mark", show=False,
+                tooltip="mark or unmark the run under the cursor, then move down one run"),
+        Binding("a", "mark_all", "Mark all shown", show=False, tooltip="mark every run shown"),
+        Binding("slash", "filter", "Filter", tooltip="filter the runs (see below)"),
+        Binding("escape", "clear", "Clear filter/marks", show=False,
+                tooltip="close the filter, else clear the marks, else clear the filter"),
+        Binding("o", "sort", "Sort", tooltip="sort by a column (the same column again reverses)"),
+        Binding("l", "logs", "Logs", tooltip="the experiment log"),
+        Binding("e", "experiments", "Experiments", tooltip="switch experiment"),
+        Binding("p", "pause", "Pause", show=False, tooltip="pause or resume the live refresh"),
+        Binding("plus,equals_sign", "slower", "Refresh slower", show=False,
+                tooltip="refresh half as often"),
+        Binding("minus", "faster", "Refresh faster", show=False, tooltip="refresh twice as often"),
+        Binding("tab", "focus_next_pane", "Ops pane", show=False,
+                tooltip="move between the runs table and the ops pane (enter: the op's run)"),
     ]
 
     def __init__(self) -> None:
@@ -68,8 +76,9 @@ class RunsScreen(PollingScreen):
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
         yield Static(id="status-line")
-        yield Input(placeholder="filter: STOPPED, text, or key op value (lr > 0.01 and "
-                    "val_accuracy >= 0.8); enter applies, escape clears", id="filter")
+        yield Input(placeholder="filter: STOPPED, status:NEW, text, or key op value "
+                    "(learning_rate > 0.01 and val_loss < 1); enter applies, escape clears",
+                    id="filter")
         yield Static(id="filter-error")
         yield RunsTable(id="runs")
         yield Static(EMPTY_STATE, id="empty")
@@ -180,8 +189,10 @@ class RunsScreen(PollingScreen):
             if self.table.marked:
                 parts.append(f"[b yellow]{len(self.table.marked)} marked[/]")
             if self.table.run_filter.text:
-                parts.append(f"filter: [b]{literal(self.table.run_filter.text)}[/b] "
-                             f"({self.table.row_count} shown)")
+                shown = self.table.row_count
+                matched = (f"{shown} of {len(self.table.runs)} shown" if shown else
+                           f"[b red]no run matches[/] of {len(self.table.runs)}; escape clears")
+                parts.append(f"filter: [b]{literal(self.table.run_filter.text)}[/b] ({matched})")
             window = self.table.column_window()
             if window:
                 parts.append(window)
@@ -196,8 +207,6 @@ class RunsScreen(PollingScreen):
     # --- keys ---------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in OP_ACTIONS and getattr(self.app, "readonly", False):
-            return False
         if self.experiment is None and action in (*OP_ACTIONS, "logs", "sort", "filter"):
             return False  # nothing to act on yet: keep the footer to what works
         return True

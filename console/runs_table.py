@@ -81,11 +81,15 @@ class RunsTable(DataTable[Any]):
     column that fits whole, so no cell is ever shown cut (a cut `0.9919` reads `9919`).
     """
 
+    HELP_TITLE = "Runs table"
     BINDINGS = [
+        Binding("enter", "select_cursor", "Open", show=False, tooltip="open the run's detail"),
         Binding("home", "first_row", "First run", show=False),
         Binding("end", "last_row", "Last run", show=False),
-        Binding("left", "column_left", "Scroll one column left", show=False),
-        Binding("right", "column_right", "Scroll one column right", show=False),
+        Binding("left", "column_left", "Columns left", show=False,
+                tooltip="scroll one column left (ID and name stay)"),
+        Binding("right", "column_right", "Columns right", show=False,
+                tooltip="scroll one column right (ID and name stay)"),
     ]
 
     class ColumnsScrolled(Message):

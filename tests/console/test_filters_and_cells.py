@@ -122,23 +122,6 @@ def test_clone_config_errors_are_inline_sentences() -> None:
         "[red]- a: 1[/]", "[green]+ b: 2[/]", "[yellow]~ lr: 0.1 → 0.2[/]"]
 
 
-def test_help_lists_every_key_of_every_screen() -> None:
-    from rfconsole.console.app import ConsoleApp
-    from rfconsole.console.clone_screen import CloneScreen
-    from rfconsole.console.detail_screen import RunDetailScreen
-    from rfconsole.console.dialogs import HELP_SECTIONS, ConfirmScreen
-    from rfconsole.console.logs_screen import LogsScreen
-    from rfconsole.console.runs_screen import RunsScreen
-
-    shown = {token for _, keys in HELP_SECTIONS for key, _ in keys for token in key.split()}
-    names = {"slash": "/", "question_mark": "?", "plus": "+", "equals_sign": "=", "minus": "-"}
-    for owner in (ConsoleApp, RunsScreen, RunDetailScreen, LogsScreen, CloneScreen,
-                  ConfirmScreen):
-        for binding in owner.BINDINGS:
-            for key in binding.key.split(","):
-                assert names.get(key, key) in shown, f"{owner.__name__}: {key} is not in the help"
-
-
 def test_sparkline_data_is_the_newest_points_in_step_order(store: Any, seeded: Any) -> None:
     from rfconsole.console.data import recent_values
     from rfconsole.db import metrics
