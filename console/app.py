@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from pathlib import Path
 
 from rfconsole.db import Store
@@ -39,8 +41,10 @@ class ConsoleApp(KeysInOrder):
 
     def __init__(self, store: Store, *, readonly: bool = False, refresh: float = 1.0,
                  dispatcher_url: str | None = None, dispatcher_error: str | None = None,
-                 experiment: str | None = None, origin: str | None = None) -> None:
+                 experiment: str | None = None, origin: str | None = None,
+                 exit_on_hangup: bool = False) -> None:
         super().__init__()
+        self.exit_on_hangup = exit_on_hangup
         self.store = store
         self.readonly = readonly
         self.refresh_interval = refresh
@@ -64,10 +68,24 @@ class ConsoleApp(KeysInOrder):
         return RunsScreen()
 
     def on_mount(self) -> None:
+        if self.exit_on_hangup:
+            self._exit_on_hangup()
         if self.dispatcher_error:
             self.notify(self.dispatcher_error, title="Dispatcher not started", severity="error",
                         markup=False,
                         timeout=10)
+
+    def _exit_on_hangup(self) -> None:
+        """SIGHUP (the terminal closed) and SIGTERM (`kill`, `timeout`) quit as q does."""
+        loop = asyncio.get_running_loop()
+        for name in ("SIGHUP", "SIGTERM"):
+            signum = getattr(signal, name, None)
+            if signum is None:
+                continue
+            try:
+                loop.add_signal_handler(signum, self.exit)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass  # no signals here (Windows, or not the main thread)
 
     @property
     def runs_screen(self) -> RunsScreen:
@@ -201,10 +219,13 @@ class ConsoleApp(KeysInOrder):
 
 def make_app(store: Store, *, readonly: bool = False, refresh: float = 1.0,
              dispatcher_url: str | None = None, dispatcher_error: str | None = None,
-             experiment: str | None = None, origin: str | None = None) -> ConsoleApp:
-    """Build the console on an open Store (the caller owns and closes it)."""
+             experiment: str | None = None, origin: str | None = None,
+             exit_on_hangup: bool = False) -> ConsoleApp:
+    """Build the console on an open Store (the caller owns and closes it). With
+    `exit_on_hangup`, SIGHUP and SIGTERM quit it as q does."""
     return ConsoleApp(store, readonly=readonly, refresh=refresh, dispatcher_url=dispatcher_url,
-                      dispatcher_error=dispatcher_error, experiment=experiment, origin=origin)
+                      dispatcher_error=dispatcher_error, experiment=experiment, origin=origin,
+                      exit_on_hangup=exit_on_hangup)
 
 
 __all__ = ["ConsoleApp", "make_app"]

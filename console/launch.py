@@ -4,6 +4,7 @@ controller), run the console, and stop everything cleanly when it quits."""
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import threading
 from collections.abc import Iterator
@@ -19,7 +20,10 @@ CONTROLLER_JOIN_SECONDS = 60
 
 
 def _fail(message: str) -> int:
-    print(f"rfconsole: {message}", file=sys.stderr)
+    try:
+        print(f"rfconsole: {message}", file=sys.stderr)
+    except OSError:
+        pass  # the terminal is gone
     return EXIT_FAILED
 
 
@@ -52,7 +56,51 @@ def _build_app(store: Store, args: argparse.Namespace, url: str | None, error: s
                experiment: str | None = None) -> ConsoleApp:
     return make_app(store, readonly=getattr(args, "readonly", False),
                     refresh=getattr(args, "refresh", 1.0), dispatcher_url=url,
-                    dispatcher_error=error, experiment=experiment)
+                    dispatcher_error=error, experiment=experiment, exit_on_hangup=True)
+
+
+HANGUP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGHUP", "SIGTERM")
+                       if hasattr(signal, name))
+
+
+@contextmanager
+def hangups_interrupt() -> Iterator[None]:
+    """While active, SIGHUP and SIGTERM (a closed terminal, `kill`, `timeout`) do what Ctrl-C
+    does, so that whatever ends on Ctrl-C ends as cleanly."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        signal.raise_signal(signal.SIGINT)
+
+    previous = {signum: signal.signal(signum, interrupt) for signum in HANGUP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+@contextmanager
+def hangups_ignored() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in HANGUP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def say(text: str) -> None:
+    """Print a line; the terminal may be gone (a hang-up), which must not lose the exit."""
+    try:
+        print(text, flush=True)
+    except OSError:
+        pass
 
 
 def open_store(db: str | None) -> Store:
@@ -74,7 +122,7 @@ def run_console(args: argparse.Namespace) -> int:
     except StoreError as exc:
         return _fail(exc.message)
     try:
-        with dispatcher_thread(store, args) as (url, error):
+        with dispatcher_thread(store, args) as (url, error), hangups_interrupt():
             _build_app(store, args, url, error).run()
     finally:
         store.close()
@@ -131,11 +179,13 @@ def run_demo_console(args: argparse.Namespace) -> int:
         with dispatcher_thread(store, args) as (url, error):
             app = _build_app(store, args, url, error, experiment=controller.experiment_name)
             runner.app = app
-            runner.start()
             try:
-                app.run()
+                with hangups_interrupt():  # until the app takes them over, then after it
+                    runner.start()
+                    app.run()
             finally:
-                runner.stop()
+                with hangups_ignored():  # already ending: let the controller finish cleanly
+                    runner.stop()
         name = controller.experiment_name
         if runner.error:
             return _fail(runner.error)
@@ -146,7 +196,7 @@ def run_demo_console(args: argparse.Namespace) -> int:
             status = experiments.get_experiment(session, controller.experiment_id).status
         hint = (f"; resume it with {resume_command(name, args.db)}"
                 if status == "cancelled" else ".")
-        print(f"Experiment {name!r} is {status}{hint}")
+        say(f"Experiment {name!r} is {status}{hint}")
         return 0
     finally:
         store.close()
