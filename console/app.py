@@ -22,6 +22,17 @@ from .runs_screen import RunsScreen
 CSS_FILE = Path(__file__).with_name("rfconsole.tcss")
 
 
+def shown_database(store: Store) -> str:
+    """The database as the header names it: its file (home as ~), or its URL without password."""
+    path = store.path
+    if path is None:
+        return store.url
+    try:
+        return "~/" + str(path.resolve().relative_to(Path.home()))
+    except (ValueError, RuntimeError, OSError):
+        return str(path)
+
+
 class ConsoleApp(KeysInOrder):
     """rfconsole's operator console."""
 
@@ -42,9 +53,13 @@ class ConsoleApp(KeysInOrder):
     def __init__(self, store: Store, *, readonly: bool = False, refresh: float = 1.0,
                  dispatcher_url: str | None = None, dispatcher_error: str | None = None,
                  experiment: str | None = None, origin: str | None = None,
-                 exit_on_hangup: bool = False) -> None:
+                 exit_on_hangup: bool = False, database: str | None = None,
+                 new_database: bool = False) -> None:
         super().__init__()
         self.exit_on_hangup = exit_on_hangup
+        self.database = database or shown_database(store)
+        self.new_database = new_database
+        self.title = f"rfconsole · {self.database}"
         self.store = store
         self.readonly = readonly
         self.refresh_interval = refresh
@@ -70,6 +85,10 @@ class ConsoleApp(KeysInOrder):
     def on_mount(self) -> None:
         if self.exit_on_hangup:
             self._exit_on_hangup()
+        if self.new_database:
+            self.notify(f"{self.database} did not exist: a new, empty database was made there. "
+                        f"Check --db (or RFCONSOLE_DB) if you meant another one.",
+                        title="New database", severity="warning", markup=False, timeout=15)
         if self.dispatcher_error:
             self.notify(self.dispatcher_error, title="Dispatcher not started", severity="error",
                         markup=False,
@@ -220,12 +239,13 @@ class ConsoleApp(KeysInOrder):
 def make_app(store: Store, *, readonly: bool = False, refresh: float = 1.0,
              dispatcher_url: str | None = None, dispatcher_error: str | None = None,
              experiment: str | None = None, origin: str | None = None,
-             exit_on_hangup: bool = False) -> ConsoleApp:
+             exit_on_hangup: bool = False, new_database: bool = False) -> ConsoleApp:
     """Build the console on an open Store (the caller owns and closes it). With
-    `exit_on_hangup`, SIGHUP and SIGTERM quit it as q does."""
+    `exit_on_hangup`, SIGHUP and SIGTERM quit it as q does; `new_database` says once that
+    the database was just made (a mistyped --db)."""
     return ConsoleApp(store, readonly=readonly, refresh=refresh, dispatcher_url=dispatcher_url,
                       dispatcher_error=dispatcher_error, experiment=experiment, origin=origin,
-                      exit_on_hangup=exit_on_hangup)
+                      exit_on_hangup=exit_on_hangup, new_database=new_database)
 
 
 __all__ = ["ConsoleApp", "make_app"]

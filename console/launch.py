@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rfconsole.db import Store, StoreError, experiments
+from rfconsole.db.engine import resolve_db_url, sqlite_file
 
 from .app import ConsoleApp, make_app
 
@@ -53,10 +54,11 @@ def dispatcher_thread(store: Store, args: argparse.Namespace) -> Iterator[tuple[
 
 
 def _build_app(store: Store, args: argparse.Namespace, url: str | None, error: str | None,
-               experiment: str | None = None) -> ConsoleApp:
+               experiment: str | None = None, new_database: bool = False) -> ConsoleApp:
     return make_app(store, readonly=getattr(args, "readonly", False),
                     refresh=getattr(args, "refresh", 1.0), dispatcher_url=url,
-                    dispatcher_error=error, experiment=experiment, exit_on_hangup=True)
+                    dispatcher_error=error, experiment=experiment, exit_on_hangup=True,
+                    new_database=new_database)
 
 
 HANGUP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGHUP", "SIGTERM")
@@ -103,6 +105,15 @@ def say(text: str) -> None:
         pass
 
 
+def is_new_database(db: str | None) -> bool:
+    """Whether opening `db` will make a new SQLite file (to say so: it may be a typo)."""
+    try:
+        path = sqlite_file(resolve_db_url(db) if db is None or "://" not in db else db)
+    except Exception:  # an unreadable URL: opening it says what is wrong
+        return False
+    return path is not None and not path.exists()
+
+
 def open_store(db: str | None) -> Store:
     """Open the database or raise StoreError with a sentence (never a driver traceback)."""
     try:
@@ -117,13 +128,14 @@ def open_store(db: str | None) -> Store:
 
 def run_console(args: argparse.Namespace) -> int:
     """The console on `--db`, with the dispatcher in a background thread."""
+    new_database = is_new_database(args.db)
     try:
         store = open_store(args.db)
     except StoreError as exc:
         return _fail(exc.message)
     try:
         with dispatcher_thread(store, args) as (url, error), hangups_interrupt():
-            _build_app(store, args, url, error).run()
+            _build_app(store, args, url, error, new_database=new_database).run()
     finally:
         store.close()
     return 0
