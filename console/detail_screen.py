@@ -15,6 +15,7 @@ from textual_plotext import PlotextPlot
 
 from .cells import STATUS_STYLES, format_number, literal, progress_bar
 from .data import RunDetail, read_run_detail
+from .ops import READONLY_OPS, op_key_allowed
 from .ops_table import OpsTable
 from .polling import PollingScreen
 
@@ -75,6 +76,7 @@ class RunDetailScreen(PollingScreen):
         Binding("r", "resume", "Resume"),
         Binding("d", "delete", "Delete"),
         Binding("c", "clone", "Clone"),
+        READONLY_OPS,
     ]
 
     def __init__(self, run_id: int) -> None:
@@ -103,8 +105,14 @@ class RunDetailScreen(PollingScreen):
     def on_mount(self) -> None:
         self.sub_title = f"run {self.run_id}"
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return op_key_allowed(action, self.console_app.readonly)
+
+    def action_read_only(self) -> None:
+        self.console_app.refuse_op()
+
     def prepare_read(self) -> Any:
-        return self.app.store  # type: ignore[attr-defined]
+        return self.console_app.store
 
     def read_data(self, store: Any) -> RunDetail:
         return read_run_detail(store, self.run_id)
@@ -149,13 +157,13 @@ class RunDetailScreen(PollingScreen):
         self.app.pop_screen()
 
     def action_stop(self) -> None:
-        self.app.queue_op("STOP", self._runs())  # type: ignore[attr-defined]
+        self.console_app.queue_op("STOP", self._runs())
 
     def action_resume(self) -> None:
-        self.app.queue_op("RESUME", self._runs())  # type: ignore[attr-defined]
+        self.console_app.queue_op("RESUME", self._runs())
 
     def action_delete(self) -> None:
-        self.app.queue_op("DELETE", self._runs())  # type: ignore[attr-defined]
+        self.console_app.queue_op("DELETE", self._runs())
 
     def action_clone(self) -> None:
-        self.app.open_clone(self.detail.run if self.detail else None)  # type: ignore[attr-defined]
+        self.console_app.open_clone(self.detail.run if self.detail else None)

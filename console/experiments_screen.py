@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rfconsole.db.models import ExperimentRead
 from rich.text import Text
 from textual import on, work
@@ -14,6 +12,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Label
 
+from .access import console_app
 from .data import read_experiments
 from .polling import failure_sentence
 
@@ -52,7 +51,7 @@ class ExperimentsScreen(ModalScreen[int | None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="experiments")
     def _load(self) -> None:
-        app: Any = self.app
+        app = console_app(self)
         try:
             self.post_message(self.Loaded(read_experiments(app.store), None))
         except Exception as exc:

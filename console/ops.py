@@ -10,9 +10,26 @@ from typing import Any
 from rfconsole.db import Store, experiment_log, ic_ops
 from rfconsole.db.errors import StoreError
 from rfconsole.db.models import ExperimentRead
+from textual.binding import Binding
 
 VERBS = {"STOP": "stop", "RESUME": "resume", "DELETE": "delete", "CLONE_MODIFY": "clone-modify"}
 READONLY_MESSAGE = "The console is read-only (--readonly): IC ops are turned off."
+OP_ACTIONS = ("stop", "resume", "delete", "clone")
+# In --readonly the op keys are out of the footer and the help, and this binding takes them
+# to say why nothing happens.
+READONLY_OPS = Binding("s,r,d,c", "read_only", "Read-only", show=False,
+                       tooltip="IC ops are turned off: the console is read-only (--readonly)")
+
+
+def op_key_allowed(action: str, readonly: bool) -> bool:
+    """Whether a screen's binding for `action` is active (op keys swap in --readonly)."""
+    if action in OP_ACTIONS:
+        return not readonly
+    if action == "read_only":
+        return readonly
+    return True
+
+
 # An experiment that has ended this way takes no more ops (the data layer refuses them too).
 CLOSED_EXPERIMENT_STATUSES = ("completed", "failed")
 

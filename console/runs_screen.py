@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections import Counter
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 from .cells import STATUS_STYLES, literal
 from .data import RunsSnapshot, read_runs_snapshot
 from .filters import FilterError, parse_filter, unknown_keys
+from .ops import OP_ACTIONS, READONLY_OPS, op_key_allowed
 from .ops_table import OpsTable
 from .polling import PollingScreen
 from .runs_table import RunsTable
@@ -26,11 +28,36 @@ EMPTY_STATE = (
     "that uses rfconsole's controller on this database.\n"
     "This screen switches to it as soon as it starts."
 )
-OP_ACTIONS = ("stop", "resume", "delete", "clone")
 # What + and - keep the refresh interval within; the floor is --refresh's own minimum, so
 # that - never makes a shorter interval given on the command line longer.
 MIN_REFRESH_SECONDS = 0.1
 MAX_REFRESH_SECONDS = 60.0
+
+
+def controller_liveness(experiment: ExperimentRead) -> str:
+    """For the header: whether a controller is applying ops and training now."""
+    if experiment.controller_alive:
+        return "controller alive"
+    if experiment.controller_seen_at is None:
+        return "no controller"
+    return f"no controller since {experiment.controller_seen_at:%H:%M:%S} UTC"
+
+
+def start_hint(experiment: ExperimentRead, database: str) -> str:
+    """How to start a controller for `experiment`: the demo's command, or the user's own."""
+    from rfconsole.controller.demo import CONFIG_SCHEMA
+
+    if (experiment.config_schema or {}).get("title") == CONFIG_SCHEMA["title"]:
+        return (f"start one with: rfconsole demo --db {shlex.quote(database)} "
+                f"--experiment {shlex.quote(experiment.name)}")
+    return "start your training script's controller on this database"
+
+
+def ops_title(experiment: ExperimentRead, database: str) -> str:
+    title = "IC ops (newest first)"
+    if experiment.controller_alive or experiment.status not in ("running", "cancelled"):
+        return title
+    return f"{title} · [b yellow]no controller is running[/]: {literal(start_hint(experiment, database))}"
 
 
 class RunsScreen(PollingScreen):
@@ -48,6 +75,7 @@ class RunsScreen(PollingScreen):
                 "cursor (asks first)"),
         Binding("c", "clone", "Clone", tooltip="clone-modify: edit the config, warm start or not "
                 "(marked runs: the same change to each)"),
+        READONLY_OPS,
         Binding("space", "mark", "Mark", show=False,
                 tooltip="mark or unmark the run under the cursor, then move down one run"),
         Binding("a", "mark_all", "Mark all shown", show=False, tooltip="mark every run shown"),
@@ -112,7 +140,7 @@ class RunsScreen(PollingScreen):
     # --- refresh --------------------------------------------------------------
 
     def prepare_read(self) -> dict[str, Any]:
-        app: Any = self.app
+        app = self.console_app
         return {
             "experiment_id": app.chosen_experiment_id,
             "experiment_name": app.experiment_name,
@@ -126,7 +154,7 @@ class RunsScreen(PollingScreen):
         }
 
     def read_data(self, prepared: dict[str, Any]) -> RunsSnapshot:
-        return read_runs_snapshot(self.app.store, **prepared)  # type: ignore[attr-defined]
+        return read_runs_snapshot(self.console_app.store, **prepared)
 
     def show_data(self, snapshot: RunsSnapshot) -> None:
         self.load_error = None
@@ -156,8 +184,9 @@ class RunsScreen(PollingScreen):
             self.since = None  # nothing seen yet: keep reading everything
         self.main_metric = snapshot.main_metric
         self.experiment = experiment
-        self.app.current_experiment = experiment  # type: ignore[attr-defined]
-        self.query_one("#ops", OpsTable).show_ops(snapshot.ops)
+        self.console_app.current_experiment = experiment
+        self.query_one("#ops", OpsTable).show_ops(snapshot.ops, experiment.controller_alive)
+        self.query_one("#ops-title", Label).update(ops_title(experiment, self.console_app.database))
         self._show_status()
         if snapshot.runs_read:  # a vertical scrollbar may have come or gone
             self.call_after_refresh(self._fit_columns)
@@ -176,7 +205,7 @@ class RunsScreen(PollingScreen):
         self.poll_now()
 
     def _show_status(self) -> None:
-        app: Any = self.app
+        app = self.console_app
         parts = []
         if self.experiment is None:
             parts.append("[b]no experiment[/b]")
@@ -202,11 +231,14 @@ class RunsScreen(PollingScreen):
         if self.load_error:
             parts.append(f"[red]{literal(self.load_error)}[/]")
         self.query_one("#status-line", Static).update(" · ".join(parts))
-        self.sub_title = app.dispatcher_status
+        liveness = controller_liveness(self.experiment) if self.experiment else ""
+        self.sub_title = " · ".join(part for part in (liveness, app.dispatcher_status) if part)
 
     # --- keys ---------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if not op_key_allowed(action, self.console_app.readonly):
+            return False
         if self.experiment is None and action in (*OP_ACTIONS, "logs", "sort", "filter"):
             return False  # nothing to act on yet: keep the footer to what works
         return True
@@ -214,20 +246,23 @@ class RunsScreen(PollingScreen):
     def _runs_for_op(self) -> list[Any]:
         return [self.table.runs[i] for i in self.table.selected_run_ids() if i in self.table.runs]
 
+    def action_read_only(self) -> None:
+        self.console_app.refuse_op()
+
     def action_stop(self) -> None:
-        self.app.queue_op("STOP", self._runs_for_op())  # type: ignore[attr-defined]
+        self.console_app.queue_op("STOP", self._runs_for_op())
 
     def action_resume(self) -> None:
-        self.app.queue_op("RESUME", self._runs_for_op())  # type: ignore[attr-defined]
+        self.console_app.queue_op("RESUME", self._runs_for_op())
 
     def action_delete(self) -> None:
-        self.app.queue_op("DELETE", self._runs_for_op())  # type: ignore[attr-defined]
+        self.console_app.queue_op("DELETE", self._runs_for_op())
 
     def action_clone(self) -> None:
         targets = self._runs_for_op()
         cursor = self.table.runs.get(self.table.cursor_run_id() or -1)
         parent = cursor if cursor in targets else (targets[0] if targets else None)
-        self.app.open_clone(parent, targets)  # type: ignore[attr-defined]
+        self.console_app.open_clone(parent, targets)
 
     def action_mark(self) -> None:
         run_id = self.table.cursor_run_id()
@@ -297,22 +332,22 @@ class RunsScreen(PollingScreen):
     @on(DataTable.RowSelected, "#runs")
     def _open_detail(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is not None:
-            self.app.open_detail(int(event.row_key.value))  # type: ignore[attr-defined]
+            self.console_app.open_detail(int(event.row_key.value))
 
     @on(DataTable.RowSelected, "#ops")
     def _open_op_run(self, event: DataTable.RowSelected) -> None:
         run_id = str(event.data_table.get_row(event.row_key)[2])
         if run_id.isdigit():
-            self.app.open_detail(int(run_id))  # type: ignore[attr-defined]
+            self.console_app.open_detail(int(run_id))
 
     def action_logs(self) -> None:
-        self.app.open_logs()  # type: ignore[attr-defined]
+        self.console_app.open_logs()
 
     def action_experiments(self) -> None:
-        self.app.open_experiments()  # type: ignore[attr-defined]
+        self.console_app.open_experiments()
 
     def action_pause(self) -> None:
-        app: Any = self.app
+        app = self.console_app
         app.refresh_paused = not app.refresh_paused
         self._show_status()
         if not app.refresh_paused:
@@ -325,7 +360,7 @@ class RunsScreen(PollingScreen):
         self._set_interval(self.interval / 2)
 
     def _set_interval(self, seconds: float) -> None:
-        app: Any = self.app
+        app = self.console_app
         app.refresh_interval = min(MAX_REFRESH_SECONDS, max(MIN_REFRESH_SECONDS, round(seconds, 2)))
         self._show_status()
 

@@ -17,8 +17,9 @@ from rfconsole.db.models import RunRead
 from rich.text import Text
 from textual.binding import Binding
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import DataTable
-from textual.widgets.data_table import RowDoesNotExist
+from textual.widgets.data_table import ColumnKey, RowDoesNotExist
 
 from .cells import (
     SortableCell,
@@ -291,7 +292,8 @@ class RunsTable(DataTable[Any]):
         self._move_to(cursor_key)
 
     def _sort_rows(self) -> None:
-        self.sort(self.sort_column, key=SORT_TUPLE, reverse=self.sort_reverse)
+        if self.sort_column is not None:
+            self.sort(self.sort_column, key=SORT_TUPLE, reverse=self.sort_reverse)
 
     def sort_by(self, column_key: str, reverse: bool | None = None) -> None:
         """Sort by a column; choosing the current sort column again reverses the order."""
@@ -351,7 +353,7 @@ class RunsTable(DataTable[Any]):
     def _relabel(self, *keys: str | None) -> None:
         for column in self.spec:
             if column.key in keys and column.key in self.columns:
-                self.columns[column.key].label = Text(self._header(column))
+                self.columns[ColumnKey(column.key)].label = Text(self._header(column))
         self.refresh()
 
     def fit_columns(self, room: int) -> None:
@@ -392,7 +394,7 @@ class RunsTable(DataTable[Any]):
 
     def _room(self) -> int:
         parent = self.parent
-        return parent.size.width if parent is not None else self.size.width
+        return parent.size.width if isinstance(parent, Widget) else self.size.width
 
     def action_column_right(self) -> None:
         total = len(self.ordered_columns) - FIXED_COLUMNS

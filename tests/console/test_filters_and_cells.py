@@ -151,3 +151,18 @@ def test_unknown_keys_are_the_condition_keys_no_run_has():
     run_filter = parse_filter("lr > 0.01 and learning_rate > 0.01, val_loss < 2, status = NEW, bert")
     assert unknown_keys(run_filter, runs) == ["lr"]
     assert unknown_keys(run_filter, []) == ["lr", "learning_rate", "val_loss", "status"]
+
+
+def test_a_bulk_op_of_ten_runs_is_a_short_toast() -> None:
+    from rfconsole.console.ops import OpOutcome, summarize
+
+    outcomes = [OpOutcome("STOP", run_id, ic_id=run_id + 100) for run_id in range(1, 11)]
+    outcomes += [OpOutcome("STOP", run_id, refusal=f"Run {run_id} is COMPLETED.")
+                 for run_id in range(11, 16)]
+    text, refused = summarize(outcomes)
+    assert refused
+    assert text.splitlines() == [
+        "Stop queued for 10 runs (1 to 10; ops 101 to 110).",
+        "Run 11 is COMPLETED. 4 more runs were refused (12 to 15).",
+    ]
+    assert summarize([OpOutcome("STOP", 3, ic_id=7)])[0] == "Stop queued for run 3 (op 7)."

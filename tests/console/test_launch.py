@@ -183,7 +183,8 @@ def test_a_hang_up_ends_the_demo_as_quitting_does(tmp_path: Path, how: str) -> N
                 break
             time.sleep(0.2)
         assert status == "cancelled"
-        assert "ONGOING" not in statuses and "STOPPED" in statuses
+        assert "ONGOING" not in statuses
+        assert "STOPPED" in statuses
     finally:
         tmux.kill()
 

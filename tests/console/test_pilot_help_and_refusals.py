@@ -23,7 +23,8 @@ def help_text(app: Any) -> str:
 
 def descriptions(*owners: type) -> set[str]:
     return {binding.tooltip or binding.description
-            for owner in owners for binding in owner.BINDINGS if binding.description}
+            for owner in owners for binding in owner.BINDINGS
+            if binding.description and binding.action != "read_only"}
 
 
 async def test_help_shows_the_keys_of_the_screen_it_was_opened_on(
@@ -58,6 +59,10 @@ async def test_op_keys_in_readonly_say_so(store: Store, seeded: Any, kit: Any) -
             await kit.wait_until(pilot, lambda count=count: len(kit.notifications(app)) > count)
             assert "read-only" in kit.notifications(app)[-1]
             assert isinstance(app.screen, RunsScreen)
+        await pilot.press("question_mark")
+        await kit.wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        assert "IC ops are turned off" in help_text(app)
+        assert "stop the marked runs" not in help_text(app)
     with store.read() as session:
         assert [op for op in ic_ops.list_ops(session) if op.status == "PENDING"] == []
 
@@ -97,3 +102,23 @@ async def test_a_filter_matching_nothing_says_so(store: Store, seeded: Any, kit:
         await pilot.press("slash", *"width > 1000", "enter")
         status = app.screen.query_one("#status-line", Static)
         await kit.wait_until(pilot, lambda: "no run matches" in str(status.render()))
+
+
+async def test_the_header_says_whether_a_controller_is_alive(store: Store, seeded: Any,
+                                                             kit: Any) -> None:
+    with store.write() as session:
+        ic_ops.request_stop(session, run_id=seeded.run_ids[0], origin=kit.ORIGIN)
+    app = kit.console_app(store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await kit.wait_for_data(pilot)
+        screen = app.runs_screen
+        assert screen.sub_title.startswith("no controller")
+        ops = screen.query_one("#ops")
+        assert str(ops.get_row_at(0)[4]).startswith("no controller is running")
+        title = str(screen.query_one("#ops-title").render())
+        assert "no controller is running" in title
+        assert "start your training script's controller" in title
+        experiments.record_heartbeat(store, seeded.experiment_id)
+        await kit.wait_until(pilot, lambda: screen.sub_title.startswith("controller alive"),
+                             what="the heartbeat")
+        await kit.wait_until(pilot, lambda: str(ops.get_row_at(0)[4]) == "waiting for the controller")
