@@ -14,7 +14,7 @@ from typing import Any
 from rfconsole.db import Store, StoreError, experiments
 from rfconsole.db.engine import resolve_db_url, sqlite_file
 
-from .app import ConsoleApp, make_app
+from .app import ConsoleApp, make_app, shown_database
 
 EXIT_FAILED = 1
 CONTROLLER_JOIN_SECONDS = 60
@@ -210,5 +210,32 @@ def run_demo_console(args: argparse.Namespace) -> int:
                 if status == "cancelled" else ".")
         say(f"Experiment {name!r} is {status}{hint}")
         return 0
+    finally:
+        store.close()
+
+
+def run_demo_headless_served(args: argparse.Namespace) -> int:
+    """`rfconsole demo --headless`: the demo's controller in the foreground, one line per
+    event, and the REST API beside it as with the console (unless --no-dispatcher)."""
+    from rfconsole.controller.cli import run_demo_headless
+
+    if getattr(args, "no_dispatcher", False):
+        with hangups_interrupt():
+            return int(run_demo_headless(args))
+    new_database = is_new_database(args.db)
+    try:
+        store = open_store(args.db)
+    except StoreError as exc:
+        return _fail(exc.message)
+    try:
+        if new_database:
+            say(f"{shown_database(store)} did not exist: a new, empty database was made there.")
+        with dispatcher_thread(store, args) as (url, error):
+            if error:
+                say(f"The dispatcher did not start: {error}")
+            else:
+                say(f"Dispatcher: {url}/dispatcher")
+            with hangups_interrupt():
+                return int(run_demo_headless(args))
     finally:
         store.close()

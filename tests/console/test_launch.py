@@ -243,3 +243,37 @@ def test_demo_in_tmux_stop_a_run_with_the_keyboard_and_quit(tmp_path: Path) -> N
             assert stop.origin.startswith("console:")
     finally:
         store.close()
+
+
+@pytest.mark.slow
+def test_the_headless_demo_serves_the_api_and_ends_cleanly_on_sigterm(tmp_path: Path) -> None:
+    db = tmp_path / "demo.db"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rfconsole.console", "demo", "--headless", "--pace", "0.2",
+         "--runs", "2", "--port", "0", "--db", str(db)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(2)]
+        assert lines[0].startswith(f"{db} did not exist: a new, empty database was made")
+        assert lines[1].startswith("Dispatcher: http://127.0.0.1:")
+        url = lines[1].split()[1]
+        code, _ = health_check(f"{url}/health-check")
+        assert code == 200
+        while "started with" not in process.stdout.readline():
+            pass  # until the experiment's controller runs
+        process.terminate()
+        output = process.communicate(timeout=60)[0]
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert "cancelled" in output
+    assert "Traceback" not in output
+    store = Store.open(str(db))
+    try:
+        with store.read() as session:
+            [name] = experiments.list_experiment_names(session)
+            assert experiments.get_experiment_by_name(session, name).status == "cancelled"
+    finally:
+        store.close()
+
