@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from pathlib import Path
+from typing import Any
 
 from rfconsole.db import Store
 from rfconsole.db.models import ExperimentRead, RunRead
@@ -12,6 +13,7 @@ from textual import on, work
 from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
+from textual.screen import ModalScreen
 
 from .commands import OpsCommands
 from .key_order import KeysInOrder
@@ -119,8 +121,13 @@ class ConsoleApp(KeysInOrder):
 
         screen = self.screen
         if not isinstance(screen, HelpScreen):
-            self.push_screen(HelpScreen(key_sections(screen), readonly=self.readonly,
+            self.open_dialog(HelpScreen(key_sections(screen), readonly=self.readonly,
                                         filter_help=screen is self.runs_screen))
+
+    def open_dialog(self, dialog: ModalScreen[Any], callback: Any = None) -> None:
+        """Open a dialog over the current screen; earlier toasts go, so none covers it."""
+        self.clear_notifications()
+        self.push_screen(dialog, callback)
 
     def open_detail(self, run_id: int) -> None:
         from .detail_screen import RunDetailScreen
@@ -145,7 +152,7 @@ class ConsoleApp(KeysInOrder):
                 self.runs_screen.forget_experiment()
 
         current = self.current_experiment.id if self.current_experiment else None
-        self.push_screen(ExperimentsScreen(current), chosen)
+        self.open_dialog(ExperimentsScreen(current), chosen)
 
     # --- IC ops -------------------------------------------------------------------
 
@@ -188,7 +195,7 @@ class ConsoleApp(KeysInOrder):
             if yes:
                 self.request_in_thread(operation, run_ids)
 
-        self.push_screen(ConfirmScreen(question, confirm_label=verb.capitalize(),
+        self.open_dialog(ConfirmScreen(question, confirm_label=verb.capitalize(),
                                        danger=operation == "DELETE"), confirmed)
 
     def open_clone(self, run: RunRead | None, targets: list[RunRead] | None = None) -> None:
@@ -207,7 +214,7 @@ class ConsoleApp(KeysInOrder):
             if outcomes:
                 self.post_message(self.OpsRequested(outcomes))
 
-        self.push_screen(CloneScreen(run, schema, targets), done)
+        self.open_dialog(CloneScreen(run, schema, targets), done)
 
     @work(thread=True, group="ops", exit_on_error=False)
     def request_in_thread(self, operation: str, run_ids: list[int]) -> None:
@@ -239,13 +246,16 @@ class ConsoleApp(KeysInOrder):
 def make_app(store: Store, *, readonly: bool = False, refresh: float = 1.0,
              dispatcher_url: str | None = None, dispatcher_error: str | None = None,
              experiment: str | None = None, origin: str | None = None,
-             exit_on_hangup: bool = False, new_database: bool = False) -> ConsoleApp:
+             exit_on_hangup: bool = False, new_database: bool = False,
+             database: str | None = None) -> ConsoleApp:
     """Build the console on an open Store (the caller owns and closes it). With
     `exit_on_hangup`, SIGHUP and SIGTERM quit it as q does; `new_database` says once that
-    the database was just made (a mistyped --db)."""
+    the database was just made (a mistyped --db); `database` names it in the header (by
+    default its file, or its URL without password)."""
     return ConsoleApp(store, readonly=readonly, refresh=refresh, dispatcher_url=dispatcher_url,
                       dispatcher_error=dispatcher_error, experiment=experiment, origin=origin,
-                      exit_on_hangup=exit_on_hangup, new_database=new_database)
+                      exit_on_hangup=exit_on_hangup, new_database=new_database,
+                      database=database)
 
 
 __all__ = ["ConsoleApp", "make_app"]

@@ -46,17 +46,25 @@ def lineage_text(detail: RunDetail) -> str:
     return "\n".join(lines)
 
 
+def full_number(value: Any) -> str:
+    """A metric as precisely as it is useful to read (the table shows 4 digits)."""
+    return f"{value:.10g}" if isinstance(value, float) else format_number(value)
+
+
 def summary_text(detail: RunDetail) -> str:
     run = detail.run
     style = STATUS_STYLES.get(run.status, "")
+    # One label and its value per line: a narrow pane never wraps between the two.
     lines = [
         f"[b]{literal(run.run_name)}[/b] (id {run.run_id}) [{style}]{run.status}[/]",
-        f"progress {progress_bar(run.progress)}  epoch {run.current_epoch}/{run.num_epochs}  "
-        f"chunk {run.current_chunk}/{run.num_chunks}  steps {run.completed_steps}",
+        f"progress {progress_bar(run.progress)}",
+        f"epoch    {run.current_epoch}/{run.num_epochs}",
+        f"chunk    {run.current_chunk}/{run.num_chunks}",
+        f"steps    {run.completed_steps}",
     ]
-    if run.metrics:
-        lines.append("  ".join(f"{literal(name)} [b]{literal(format_number(value))}[/b]"
-                               for name, value in sorted(run.metrics.items())))
+    width = max((len(name) for name in run.metrics), default=0)
+    lines += [f"{literal(name.ljust(width))} [b]{literal(full_number(value))}[/b]"
+              for name, value in sorted(run.metrics.items())]
     if run.error:
         lines.append(f"[red]error: {literal(run.error)}[/]")
     if run.ended_by:

@@ -323,7 +323,7 @@ class RunsScreen(PollingScreen):
             if key:
                 self.table.sort_by(key)
 
-        self.app.push_screen(SortScreen(columns, current, self.table.sort_reverse), chosen)
+        self.console_app.open_dialog(SortScreen(columns, current, self.table.sort_reverse), chosen)
 
     @on(DataTable.HeaderSelected, "#runs")
     def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
