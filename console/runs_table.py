@@ -376,12 +376,14 @@ class RunsTable(DataTable[Any]):
             shown += 1
         self.shown_columns = shown
         if self.first_column == 0 and shown == len(widths):
-            self.styles.width = "100%"  # everything fits
+            width: int | str = "100%"  # everything fits
         else:
-            scrollbar = VERTICAL_SCROLLBAR if self.show_vertical_scrollbar else 0
-            self.styles.width = fixed + used + scrollbar
+            width = fixed + used + (VERTICAL_SCROLLBAR if self.show_vertical_scrollbar else 0)
+        if str(self.styles.width) != str(width):  # a new width means a new layout: only then
+            self.styles.width = width
         offset = sum(widths[:self.first_column])
-        self.call_after_refresh(self.scroll_to, x=offset, animate=False)
+        if self.scroll_x != offset:
+            self.call_after_refresh(self.scroll_to, x=offset, animate=False)
 
     def column_window(self) -> str:
         """Which scrolling columns are in view, e.g. "columns 3-6 of 12 (← →)", or ""."""
