@@ -13,13 +13,14 @@ from textual import on, work
 from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
+from textual.reactive import reactive
 from textual.screen import ModalScreen
 
 from .commands import OpsCommands
 from .key_order import KeysInOrder
 from .ops import CLOSED_EXPERIMENT_STATUSES, READONLY_MESSAGE, VERBS, OpOutcome, console_origin, request_ops, summarize
 from .polling import PollingScreen
-from .runs_screen import RunsScreen
+from .runs_screen import ExperimentShown, OpsApplied, RunsScreen
 
 CSS_FILE = Path(__file__).with_name("rfconsole.tcss")
 
@@ -46,6 +47,10 @@ class ConsoleApp(KeysInOrder):
         Binding("question_mark", "help", "Help"),
     ]
 
+    # The live refresh's settings; the runs screen's status line watches them.
+    refresh_interval: reactive[float] = reactive(1.0)
+    refresh_paused: reactive[bool] = reactive(False)
+
     class OpsRequested(Message):
         def __init__(self, outcomes: list[OpOutcome], error: str | None = None) -> None:
             super().__init__()
@@ -65,7 +70,6 @@ class ConsoleApp(KeysInOrder):
         self.store = store
         self.readonly = readonly
         self.refresh_interval = refresh
-        self.refresh_paused = False
         self.dispatcher_url = dispatcher_url
         self.dispatcher_error = dispatcher_error
         self.experiment_name = experiment
@@ -235,12 +239,15 @@ class ConsoleApp(KeysInOrder):
         text, refused = summarize(message.outcomes)
         self.notify(text, severity="warning" if refused else "information", markup=False,
                     timeout=8 if refused else 4)
-        # The marks have been used once the op went to exactly the marked runs.
-        marked = self.runs_screen.table.marked
-        used_marks = bool(marked) and {o.run_id for o in message.outcomes} == marked
-        self.runs_screen.after_ops(clear_marks=used_marks)
+        # The runs screen clears the marks the ops used and reads again; so does the screen
+        # in front, if another.
+        self.runs_screen.post_message(OpsApplied([o.run_id for o in message.outcomes]))
         if isinstance(self.screen, PollingScreen) and self.screen is not self.runs_screen:
             self.screen.poll_now()
+
+    @on(ExperimentShown)
+    def _experiment_shown(self, message: ExperimentShown) -> None:
+        self.current_experiment = message.experiment
 
 
 def make_app(store: Store, *, readonly: bool = False, refresh: float = 1.0,

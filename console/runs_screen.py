@@ -12,6 +12,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 
 from .cells import STATUS_STYLES, literal
@@ -58,6 +59,22 @@ def ops_title(experiment: ExperimentRead, database: str) -> str:
     if experiment.controller_alive or experiment.status not in ("running", "cancelled"):
         return title
     return f"{title} · [b yellow]no controller is running[/]: {literal(start_hint(experiment, database))}"
+
+
+class ExperimentShown(Message):
+    """The runs screen shows this experiment now (the app keeps it as the current one)."""
+
+    def __init__(self, experiment: ExperimentRead) -> None:
+        super().__init__()
+        self.experiment = experiment
+
+
+class OpsApplied(Message):
+    """Ops were requested for these runs (queued or refused)."""
+
+    def __init__(self, run_ids: list[int]) -> None:
+        super().__init__()
+        self.run_ids = run_ids
 
 
 class RunsScreen(PollingScreen):
@@ -120,18 +137,26 @@ class RunsScreen(PollingScreen):
         return self.query_one("#runs", RunsTable)
 
     def on_mount(self) -> None:
+        # The status line follows the app's refresh settings (p, + and -).
+        self.watch(self.app, "refresh_paused", self._settings_changed, init=False)
+        self.watch(self.app, "refresh_interval", self._settings_changed, init=False)
         self.query_one("#filter").display = False
         self.query_one("#filter-error").display = False
         self.query_one("#empty").display = False
         self.set_focus(self.table)
         self._show_status()
 
+    def _settings_changed(self) -> None:
+        self._show_status()
+
     def on_resize(self) -> None:
         self._fit_columns()
 
     def _fit_columns(self) -> None:
+        window = self.table.column_window()
         self.table.fit_columns(self.size.width)
-        self._show_status()
+        if self.table.column_window() != window:
+            self._show_status()
 
     @on(RunsTable.ColumnsScrolled)
     def _columns_scrolled(self) -> None:
@@ -184,7 +209,7 @@ class RunsScreen(PollingScreen):
             self.since = None  # nothing seen yet: keep reading everything
         self.main_metric = snapshot.main_metric
         self.experiment = experiment
-        self.console_app.current_experiment = experiment
+        self.post_message(ExperimentShown(experiment))
         self.query_one("#ops", OpsTable).show_ops(snapshot.ops, experiment.controller_alive)
         self.query_one("#ops-title", Label).update(ops_title(experiment, self.console_app.database))
         self._show_status()
@@ -348,8 +373,7 @@ class RunsScreen(PollingScreen):
 
     def action_pause(self) -> None:
         app = self.console_app
-        app.refresh_paused = not app.refresh_paused
-        self._show_status()
+        app.refresh_paused = not app.refresh_paused  # the status line watches it
         if not app.refresh_paused:
             self.poll_now()
 
@@ -362,14 +386,16 @@ class RunsScreen(PollingScreen):
     def _set_interval(self, seconds: float) -> None:
         app = self.console_app
         app.refresh_interval = min(MAX_REFRESH_SECONDS, max(MIN_REFRESH_SECONDS, round(seconds, 2)))
-        self._show_status()
 
     def action_focus_next_pane(self) -> None:
         ops = self.query_one("#ops", OpsTable)
         self.set_focus(self.table if ops.has_focus else ops)
 
-    def after_ops(self, clear_marks: bool) -> None:
-        if clear_marks:
+    @on(OpsApplied)
+    def _ops_applied(self, message: OpsApplied) -> None:
+        # The marks have been used once the ops went to exactly the marked runs.
+        marked = self.table.marked
+        if marked and set(message.run_ids) == marked:
             self.table.clear_marks()
         self._show_status()
         self.poll_now()
