@@ -135,7 +135,8 @@ class RunDetailScreen(PollingScreen):
             config = json.dumps(detail.run.config_leaf, indent=2, sort_keys=True)
             self.query_one("#detail-config", Static).update(
                 Syntax(config, "json", theme="ansi_dark", word_wrap=True, background_color="default"))
-        self.query_one("#detail-ops", OpsTable).show_ops(detail.ops)
+        self.query_one("#detail-ops", OpsTable).show_ops(detail.ops,
+                                                         detail.experiment.controller_alive)
         self._plot(detail.history)
 
     def _plot(self, history: dict[str, list[MetricPoint]]) -> None:

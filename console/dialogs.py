@@ -106,15 +106,18 @@ def key_sections(screen: Screen[Any]) -> list[tuple[str, list[tuple[str, str]]]]
         if isinstance(node, App):
             title = "Everywhere"
         else:
-            title = getattr(node, "HELP_TITLE", "") or type(node).__name__
+            title = getattr(node, "HELP_TITLE", "") or "In the focused pane"
         entries = sections.setdefault(title, {})
         what = binding.tooltip or binding.description
         keys, _ = entries.setdefault((id(node), binding.action), ([], what))
         shown = app.get_key_display(binding)
         if shown not in keys:
             keys.append(shown)
-    return [(title, [(" ".join(keys), what) for keys, what in entries.values()])
-            for title, entries in sections.items()]
+    # The screen's own keys first, then the focused pane's, then those that work everywhere.
+    first = getattr(screen, "HELP_TITLE", "")
+    order = sorted(sections, key=lambda title: (title != first, title == "Everywhere"))
+    return [(title, [(" ".join(keys), what) for keys, what in sections[title].values()])
+            for title in order]
 
 
 class HelpScreen(ModalScreen[None]):
