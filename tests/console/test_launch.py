@@ -156,8 +156,9 @@ def test_a_hang_up_ends_the_demo_as_quitting_does(tmp_path: Path, how: str) -> N
     cleanly: no run is left ONGOING, so every one can be resumed."""
     assert shutil.which("tmux"), "tmux is needed for this test (apt-get install tmux)"
     db = tmp_path / "demo.db"
+    # Long enough that it is still running when the hang-up comes, however loaded the machine.
     command = (f"exec {sys.executable} -m rfconsole.console demo --pace 0.2 --runs 3 "
-               f"--chunks 30 --epochs 2 --port 0 --db {db}")
+               f"--chunks 300 --epochs 2 --port 0 --db {db}")
     tmux = Tmux()
     try:
         tmux("new-session", "-d", "-s", "demo", "-x", "100", "-y", "30", command)
