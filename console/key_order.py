@@ -26,7 +26,7 @@ from textual.message import Message
 from textual.timer import Timer
 
 # How long a key may wait for the one before it, or for a screen to take its focus.
-SETTLE_LIMIT_SECONDS = 1.0
+SETTLE_LIMIT_SECONDS = 0.5
 RETRY_SECONDS = 0.01
 
 
@@ -73,9 +73,15 @@ class KeysInOrder(App[Any]):
                     return
             self._waiting_since = None
             key = self._held_keys.popleft()
-            target = self.focused or self.screen
+            screen = self.screen
+            target = self.focused or screen
             self._key_in_flight_since = now
             await super().on_event(key)
+            if self.screen is not screen:
+                # A priority binding closed or replaced the screen at once: the key is dealt
+                # with, and a marker sent into the closing screen would be lost.
+                self._key_in_flight_since = None
+                continue
             target.post_message(KeyHandled())
 
     def _retry_later(self) -> None:
