@@ -117,3 +117,8 @@ def tracebacks_to_file(experiment_path: Path) -> Iterator[None]:
     finally:
         LOGGER.removeHandler(handler)
         handler.close()
+
+
+def plural(count: int, word: str) -> str:
+    """`1 chunk`, `2 chunks`: the experiment log speaks like a person."""
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"

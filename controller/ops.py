@@ -79,7 +79,7 @@ class OpExecutor:
         assert live is not None
         live.model = None  # the checkpoint holds its state until a resume
         self.ctx.reporter.emit(events.RUN_STOPPED, f"Stopped run {op.run_id} after "
-                               f"{live.position} chunks (op {op.ic_id}).", run_id=op.run_id)
+                               f"{events.plural(live.position, 'chunk')} (op {op.ic_id}).", run_id=op.run_id)
         self._say(events.OP_APPLIED, op, f"Applied {self._describe(op)}.")
 
     def _apply_resume(self, op: ICOpRead) -> None:
@@ -186,7 +186,7 @@ class OpExecutor:
             self._say(events.OP_SKIPPED, op, f"Skipped {self._describe(op)}: {reason}")
             return
         self.rotation.add(live)
-        how = (f"warm from run {op.run_id}'s checkpoint after {live.position} chunks"
+        how = (f"warm from run {op.run_id}'s checkpoint after {events.plural(live.position, 'chunk')}"
                if op.warm_start else "cold, from scratch")
         self._say(events.OP_APPLIED, op, f"Applied {self._describe(op)}: run {clone.run_id} "
                   f"starts {how}.")

@@ -362,10 +362,10 @@ class Controller:
                 experiment = experiments.get_experiment(session, self.experiment_id)
             totals = runs.count_runs(session, experiment_id=self.experiment_id)
         if status == "completed":
-            message = f"Experiment {self.experiment_name!r} completed ({totals} runs)."
+            message = f"Experiment {self.experiment_name!r} completed ({events.plural(totals, 'run')})."
         elif status == "cancelled":
-            message = (f"Experiment {self.experiment_name!r} cancelled; {len(self.rotation.live)} "
-                       f"runs left to resume on restart.")
+            message = (f"Experiment {self.experiment_name!r} cancelled; "
+                       f"{events.plural(len(self.rotation.live), 'run')} left to resume on restart.")
         else:
             message = f"Experiment {self.experiment_name!r} failed: {error}"
         self.reporter.emit(events.EXPERIMENT_ENDED, message, details={"status": status})
