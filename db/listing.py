@@ -66,7 +66,7 @@ _NAMED_EXPERIMENT = select(*_SUMMARY).where(EXPERIMENTS.name == bindparam("wante
 _CURRENT_EXPERIMENT = (
     select(*_SUMMARY).order_by((EXPERIMENTS.status == "running").desc(), EXPERIMENTS.id.desc()).limit(1)
 )
-_ONE_RUN = (
+ONE_RUN = (
     select(*_RUN_COLUMNS, EXPERIMENTS.name)
     .join_from(Run.__table__, Experiment.__table__,  # type: ignore[attr-defined]
                RUNS.experiment_id == EXPERIMENTS.id)
@@ -163,7 +163,7 @@ def snapshot(engine: Engine) -> Iterator[ListingSnapshot]:
 def fetch_run_row(engine: Engine, run_id: int) -> tuple[RunRow, str] | None:
     """(the run's row, its experiment's name), or None for an unknown run."""
     with engine.connect() as conn:
-        row = conn.execute(_ONE_RUN, {"wanted_run_id": run_id}).first()
+        row = conn.execute(ONE_RUN, {"wanted_run_id": run_id}).first()
     return None if row is None else (row[:-1], row[-1])
 
 
