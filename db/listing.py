@@ -9,6 +9,7 @@ a caller can embed them without parsing them.
         current = snap.experiment(None)                # ExperimentSummary or None
         pairs = snap.versions(current.id, None, None, 0)   # [(run_id, updated_at text), ...]
         rows = snap.rows_by_id([3, 7])                 # full rows, in RUN_FIELDS order
+        recent = snap.changed_rows(current.id, since)  # full rows written at `since` or later
 
 A run row is a tuple in `RUN_FIELDS` order (its last field is `updated_at`).
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, Select, Text, bindparam, cast, func, select
@@ -122,6 +124,11 @@ class ListingSnapshot:
                 .order_by(RUNS.run_id).limit(limit).offset(offset or None))
         return _driver_rows(self._conn, page)
 
+    def changed_rows(self, experiment_id: int, since: datetime) -> Sequence[RunRow]:
+        """Full rows of the experiment's runs whose `updated_at` is `since` or later (any order)."""
+        changed = select(*_RUN_COLUMNS).where(RUNS.experiment_id == experiment_id, RUNS.updated_at >= since)
+        return self._conn.execute(changed).all()
+
     def rows_by_id(self, run_ids: Sequence[int]) -> list[RunRow]:
         """Full rows of these runs (any order)."""
         found: list[RunRow] = []
@@ -147,6 +154,15 @@ def _driver_rows(conn: Connection, statement: Select[Any]) -> Sequence[RunRow]:
     finally:
         cursor.close()
     return found
+
+
+def stamp_time(stored: str) -> datetime:
+    """A run's `updated_at` as read here (text: SQLite's "2026-01-02 03:04:05.678901", naive
+    UTC, or PostgreSQL's "... +00") as an aware UTC datetime."""
+    if stored[-3] in "+-" and stored[-2:].isdigit():  # Python 3.10 wants "+00:00"
+        stored += ":00"
+    parsed = datetime.fromisoformat(stored)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 @contextmanager
