@@ -9,7 +9,7 @@ a caller can embed them without parsing them.
         current = snap.experiment(None)                # ExperimentSummary or None
         pairs = snap.versions(current.id, None, None, 0)   # [(run_id, updated_at text), ...]
         rows = snap.rows_by_id([3, 7])                 # full rows, in RUN_FIELDS order
-        recent = snap.changed_rows(current.id, since)  # full rows written at `since` or later
+        recent = snap.versions_since(current.id, since)   # the pairs of runs written since
 
 A run row is a tuple in `RUN_FIELDS` order (its last field is `updated_at`).
 """
@@ -75,6 +75,12 @@ ONE_RUN = (
     .where(RUNS.run_id == bindparam("wanted_run_id"))
 )
 _RUNS_BY_ID = select(*_RUN_COLUMNS).where(RUNS.run_id.in_(bindparam("wanted_ids", expanding=True)))
+_VERSIONS_SINCE = (
+    select(RUNS.run_id, cast(RUNS.updated_at, Text))
+    .where(RUNS.experiment_id == bindparam("wanted_experiment_id"),
+           RUNS.updated_at >= bindparam("since", type_=RUNS.updated_at.type))
+    .order_by(RUNS.run_id)
+)
 _RUN_EXPERIMENT = select(RUNS.experiment_id).where(RUNS.run_id == bindparam("wanted_run_id"))
 _LOCATION = select(EXPERIMENTS.name, EXPERIMENTS.experiment_path).where(
     EXPERIMENTS.id == bindparam("wanted_experiment_id"))
@@ -124,10 +130,20 @@ class ListingSnapshot:
                 .order_by(RUNS.run_id).limit(limit).offset(offset or None))
         return _driver_rows(self._conn, page)
 
-    def changed_rows(self, experiment_id: int, since: datetime) -> Sequence[RunRow]:
-        """Full rows of the experiment's runs whose `updated_at` is `since` or later (any order)."""
-        changed = select(*_RUN_COLUMNS).where(RUNS.experiment_id == experiment_id, RUNS.updated_at >= since)
-        return self._conn.execute(changed).all()
+    def versions_since(self, experiment_id: int, since: datetime) -> Sequence[Sequence[Any]]:
+        """(run_id, updated_at text) of the experiment's runs written at `since` or later, in
+        run id order."""
+        if self._conn.dialect.name != "sqlite":
+            return self._conn.execute(_VERSIONS_SINCE, {"wanted_experiment_id": experiment_id,
+                                                        "since": since}).all()
+        # The driver's own tuples (many rows right after runs were created): the stamp is bound
+        # as SQLite stores it, by the column's own processor.
+        process = RUNS.updated_at.type.bind_processor(self._conn.dialect)
+        stored = process(since) if process is not None else since
+        page = (select(RUNS.run_id, cast(RUNS.updated_at, Text))
+                .where(RUNS.experiment_id == experiment_id, RUNS.updated_at >= bindparam("since", stored))
+                .order_by(RUNS.run_id))
+        return _driver_rows(self._conn, page)
 
     def rows_by_id(self, run_ids: Sequence[int]) -> list[RunRow]:
         """Full rows of these runs (any order)."""

@@ -134,9 +134,12 @@ class RunListing:
             if (full is not None and full.experiment_id == summary.id and full.newest is not None
                     and now - full.checked_at < FULL_CHECK_SECONDS):
                 since = queries.stamp_time(full.newest) - CHANGE_MARGIN
-                if full.splice(snap.changed_rows(summary.id, since), encode) and len(full.ids) == total:
-                    full.revision = summary.revision
-                    return total, full.body()
+                stale = full.stale(snap.versions_since(summary.id, since))
+                if stale is not None:
+                    full.splice(snap.rows_by_id(stale) if stale else [], encode)
+                    if len(full.ids) == total:
+                        full.revision = summary.revision
+                        return total, full.body()
             full = self._full = None
             known = self._row_cache(summary.id)
             if known:
