@@ -1,4 +1,5 @@
-"""Over a real socket, a 304 answer keeps the connection open (Waitress closed it before)."""
+"""Over a real socket: a 304 keeps the connection open (Waitress closed it before), a large body
+is sent whole from the cached bytes."""
 
 from __future__ import annotations
 
@@ -34,6 +35,25 @@ def test_etag_polls_reuse_one_connection(store, seeded):
         closing = conn.getresponse()
         closing.read()
         assert closing.getheader("Connection") == "close"
+    finally:
+        conn.close()
+        server.stop()
+
+
+def test_a_large_listing_is_sent_whole_as_a_file(store, seeded, monkeypatch):
+    monkeypatch.setattr("rfconsole.dispatcher.responses.FILE_BODY_BYTES", 64)
+    app = create_app(store)
+    expected = app.test_client().get("/dispatcher/get-all-runs").data
+    assert len(expected) > 64
+    server = DispatcherServer(app, host="127.0.0.1", port=0)
+    server.start()
+    conn = http.client.HTTPConnection("127.0.0.1", int(server.url.rsplit(":", 1)[1]), timeout=10)
+    try:
+        for _ in range(2):  # twice on one connection: the length delimits the body
+            conn.request("GET", "/dispatcher/get-all-runs")
+            answer = conn.getresponse()
+            assert answer.getheader("Content-Length") == str(len(expected))
+            assert answer.read() == expected
     finally:
         conn.close()
         server.stop()
