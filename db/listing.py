@@ -34,6 +34,8 @@ EXPERIMENTS = Experiment.__table__.c  # type: ignore[attr-defined]
 SQLITE_CACHE_KIB = 16 * 1024
 # Run ids per IN (...) lookup: under every database's parameter limit.
 ID_BATCH = 500
+# Full rows fetched at a time when a whole listing is encoded.
+FETCH_BATCH = 1000
 
 _JSON_FIELDS = ("metrics", "config_leaf", "flattened_config")
 _STAMP_FIELDS = ("created_at", "updated_at")
@@ -145,6 +147,13 @@ class ListingSnapshot:
                 .order_by(RUNS.run_id))
         return _driver_rows(self._conn, page)
 
+    def page_batches(self, experiment_id: int, statuses: Sequence[str] | None, limit: int | None,
+                     offset: int) -> Iterator[list[RunRow]]:
+        """page_rows, FETCH_BATCH rows at a time."""
+        page = (select(*_RUN_COLUMNS).where(*self._where(experiment_id, statuses))
+                .order_by(RUNS.run_id).limit(limit).offset(offset or None))
+        return _driver_batches(self._conn, page)
+
     def rows_by_id(self, run_ids: Sequence[int]) -> list[RunRow]:
         """Full rows of these runs (any order)."""
         found: list[RunRow] = []
@@ -157,6 +166,12 @@ class ListingSnapshot:
 def _driver_rows(conn: Connection, statement: Select[Any]) -> Sequence[RunRow]:
     """All rows of `statement` as the driver's own tuples: for 10,000 runs this is about a third
     faster than SQLAlchemy's rows, whose type processing these text columns do not need."""
+    return [row for batch in _driver_batches(conn, statement) for row in batch]
+
+
+def _driver_batches(conn: Connection, statement: Select[Any]) -> Iterator[list[RunRow]]:
+    """The rows of `statement` as the driver's tuples, FETCH_BATCH at a time (a caller that
+    encodes them batch by batch never holds all 10,000 full rows at once)."""
     compiled = statement.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     params = compiled.construct_params()
     if compiled.positiontup is not None:  # qmark / format drivers: a sequence, in order
@@ -166,10 +181,13 @@ def _driver_rows(conn: Connection, statement: Select[Any]) -> Sequence[RunRow]:
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(compiled.string, parameters)
-        found: list[RunRow] = cursor.fetchall()
+        while True:
+            batch: list[RunRow] = cursor.fetchmany(FETCH_BATCH)
+            if not batch:
+                return
+            yield batch
     finally:
         cursor.close()
-    return found
 
 
 def stamp_time(stored: str) -> datetime:

@@ -106,7 +106,7 @@ class RunListing:
         known = self._row_cache(experiment_id)
         if not known:  # nothing encoded yet: one scan of the full rows, no version check first
             page = snap.page_rows(experiment_id, statuses, limit, offset)
-            fresh = {row[0]: (row[-1], orjson.dumps(rows.run_dict(row, name))) for row in page}
+            fresh = {row[0]: (row[-1], encoded_run(row, name)) for row in page}
             parts = [encoded for _, encoded in fresh.values()]
             paged = limit is not None or offset
             total = snap.count(experiment_id, statuses) if paged else len(parts)
@@ -123,7 +123,7 @@ class RunListing:
         """The whole listing from the kept one and the runs written since, or (when that is not
         safe, see splice.py) from all the versions, kept for next time; None: build it as a page."""
         def encode(row: queries.RunRow) -> bytes:
-            return orjson.dumps(rows.run_dict(row, summary.name))
+            return encoded_run(row, summary.name)
 
         with self._full_lock:
             full = self._full
@@ -148,7 +148,8 @@ class RunListing:
                 with self._lock:
                     known.update(fresh)
             else:
-                entries = [(row[0], row[-1], encode(row)) for row in snap.page_rows(summary.id, None, None, 0)]
+                entries = [(row[0], row[-1], encode(row))
+                           for batch in snap.page_batches(summary.id, None, None, 0) for row in batch]
                 with self._lock:
                     known.update((run_id, (stamp, part)) for run_id, stamp, part in entries)
             full = self._full = FullListing(summary.id, summary.revision, entries, now)
@@ -179,7 +180,7 @@ class RunListing:
         fresh: dict[int, tuple[str, bytes]] = {}
         for row in changed:
             if row[0] in stale_at:
-                fresh[row[0]] = (row[-1], orjson.dumps(rows.run_dict(row, name)))
+                fresh[row[0]] = (row[-1], encoded_run(row, name))
                 parts[stale_at[row[0]]] = fresh[row[0]][1]
         return versions, parts, fresh
 
@@ -211,6 +212,12 @@ class RunListing:
             while len(self._bodies) > BODY_CACHE_ENTRIES or self._body_bytes > BODY_CACHE_BYTES:
                 _, (old, _) = self._bodies.popitem(last=False)
                 self._body_bytes -= len(old)
+
+
+def encoded_run(row: queries.RunRow, experiment_name: str) -> bytes:
+    """One run's JSON, in a bytes object of its own size: orjson's output keeps the capacity it
+    wrote into (about 8 KB for a 1 KB run), which cached for 10,000 runs is 80 MB, not 10."""
+    return memoryview(orjson.dumps(rows.run_dict(row, experiment_name))).tobytes()
 
 
 def _matches(if_none_match: str, etag: str) -> bool:
