@@ -19,7 +19,8 @@ printed (above 1: rfconsole is faster, or smaller).
               client polls once after each write (at --runs, and at --big for
               rfconsole only); the listing's 304 keeps the connection alive
   clients     get-run throughput at 8 and 32 concurrent keep-alive clients
-  serve       `serve` at --big runs: start to first answer, RSS after 100 listings
+  serve       `serve` at --big runs: start to first answer, RSS after 100 listings, the
+              listing after a write over the socket and in process (the app's own time)
 """
 
 from __future__ import annotations
@@ -402,6 +403,30 @@ def bench_serve(folder: Path, big: int, theirs_big: Server | None) -> None:
         server.stop()
 
 
+def bench_in_process(folder: Path, big: int, ticks: int) -> None:
+    """The server's own cost of the listing after a write (no transfer): the app called in-process."""
+    from rfconsole.db import Store
+    from rfconsole.dispatcher import create_app
+
+    db = folder / f"ours-{big}.db"
+    if not db.exists():
+        db = seed_ours(folder, big)
+    write = _write_ours(db, 0)
+    store = Store.open(str(db))
+    client = create_app(store).test_client()
+    client.get("/dispatcher/get-all-runs")
+    samples = []
+    for _ in range(ticks):
+        write()
+        start = time.perf_counter()
+        answer = client.get("/dispatcher/get-all-runs")
+        samples.append((time.perf_counter() - start) * 1000)
+        assert answer.status_code == 200
+    store.close()
+    header(f"get-all-runs at {big} runs after a write, in process (the app's own time, no socket)")
+    row("listing after a write, p50", p50(samples), None)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1000)
@@ -429,6 +454,7 @@ def main() -> None:
             theirs_big = start_rapidfire(folder / "rf-big", args.big)
             started.append(theirs_big)
             bench_serve(folder, args.big, theirs_big)
+            bench_in_process(folder, args.big, 40)
     finally:
         for server in started:
             server.stop()
