@@ -5,9 +5,6 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
-
 from .errors import InvalidError
 
 # Deeper configs are refused: the recursive code that merges, flattens, checks
@@ -80,6 +77,10 @@ def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def check_schema(schema: dict[str, Any]) -> None:
     """Refuse a config JSON Schema that is not itself a valid schema."""
+    # jsonschema is imported when first needed: the dispatcher starts faster without it.
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
@@ -92,6 +93,8 @@ def validate_config(config: Any, schema: dict[str, Any] | None) -> None:
         raise InvalidError("A run config must be a JSON object.")
     if not schema:
         return
+    from jsonschema import Draft202012Validator
+
     validator = Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if not errors:

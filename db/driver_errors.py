@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import DatabaseBusy, DatabaseReadOnly
+from .errors import DatabaseBusy, DatabaseReadOnly, StoreError
 from .urls import describe_url
 
 # SQLite's primary result codes (Python 3.11+ gives them), else its messages.
@@ -27,8 +27,14 @@ _PG_READ_ONLY = frozenset({"25006"})
 
 def classify(context: Any) -> None:
     """The "handle_error" listener: raise the typed refusal for a busy or read-only database."""
-    original = context.original_exception
-    where = describe_url(context.engine.url if context.engine is not None else None)
+    refusal = refusal_for(context.original_exception, context.engine.url if context.engine is not None else None)
+    if refusal is not None:
+        raise refusal from context.original_exception
+
+
+def refusal_for(original: BaseException, url: Any) -> StoreError | None:
+    """`DatabaseBusy` or `DatabaseReadOnly` for a driver error that says so, else None."""
+    where = describe_url(url)
     sqlstate = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
     code = getattr(original, "sqlite_errorcode", None)
     code = code & 0xFF if isinstance(code, int) else None
@@ -38,17 +44,17 @@ def classify(context: Any) -> None:
         or code in _SQLITE_BUSY_CODES
         or (sqlstate is None and code is None and any(m in text for m in _SQLITE_BUSY))
     ):
-        raise DatabaseBusy(
+        return DatabaseBusy(
             f"The database at {where} stayed locked by another writer for longer than the "
             f"busy timeout; try again in a few seconds."
-        ) from original
+        )
     if (
         sqlstate in _PG_READ_ONLY
         or code in _SQLITE_READ_ONLY_CODES
         or (sqlstate is None and code is None and any(m in text for m in _SQLITE_READ_ONLY))
     ):
-        raise DatabaseReadOnly(
+        return DatabaseReadOnly(
             f"The database at {where} is read-only, so nothing can be changed; make the file "
             f"and its folder writable or point --db at another database."
-        ) from original
-
+        )
+    return None

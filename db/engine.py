@@ -34,6 +34,7 @@ from .urls import describe_url, mask_url, sqlite_file
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
+    "configure_sqlite_connection",
     "DB_ENV_VAR",
     "default_db_path",
     "ensure_schema",
@@ -73,7 +74,12 @@ def resolve_db_url(path_or_url: str | os.PathLike[str] | None = None) -> str:
 
 
 def _set_sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
-    # Driver-level implicit transactions off: the "begin" listener issues BEGIN.
+    configure_sqlite_connection(dbapi_connection)
+
+
+def configure_sqlite_connection(dbapi_connection: Any) -> None:
+    """The settings of every SQLite connection: WAL, busy timeout, foreign keys, no implicit BEGIN."""
+    # Driver-level implicit transactions off: the "begin" listener (or the caller) issues BEGIN.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:

@@ -41,9 +41,12 @@ def append(experiment_path: str | os.PathLike[str], experiment: str, component: 
 
 def append_line(path: str | os.PathLike[str], line: str) -> None:
     """Append one whole line to `path` with a single O_APPEND write (creating its folder)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+    try:
+        fd = os.open(path, flags, 0o644)
+    except FileNotFoundError:  # the folder is made once, not looked up for every line
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, flags, 0o644)
     try:
         os.write(fd, (line + "\n").encode("utf-8"))
     finally:

@@ -44,7 +44,7 @@ _CLOSED_EXPERIMENT = frozenset({"completed", "failed"})
 # objects): about half the time of loading, checking and flushing ORM rows.
 _RUNS = Run.__table__  # type: ignore[attr-defined]
 _EXPERIMENTS = Experiment.__table__  # type: ignore[attr-defined]
-_OPS = InteractiveControl.__table__  # type: ignore[attr-defined]
+OPS_TABLE = _OPS = InteractiveControl.__table__  # type: ignore[attr-defined]
 _RUN_AND_EXPERIMENT = (
     select(
         _RUNS,
@@ -72,15 +72,57 @@ def _allowed_text(operation: str) -> str:
     return " or ".join(sorted(ALLOWED_FROM[operation])) + " runs"
 
 
+def check_run_id(run_id: Any) -> None:
+    """Refuse what cannot be a run id (InvalidError) or names no run (NotFoundError)."""
+    if isinstance(run_id, bool) or not isinstance(run_id, int) or run_id < 0:
+        raise InvalidError("run_id must be a non-negative whole number.")
+    if run_id > MAX_ID:  # the driver would raise OverflowError binding it
+        raise NotFoundError(f"There is no run with id {run_id}.")
+
+
+def check_allowed(operation: str, run_id: int, run_status: str, experiment_name: str,
+                  experiment_status: str) -> None:
+    """The rules of `operation` on a run in `run_status` of an experiment in `experiment_status`."""
+    if experiment_status in _CLOSED_EXPERIMENT:
+        raise ConflictError(
+            f"Run {run_id} belongs to experiment {experiment_name!r}, which has "
+            f"{experiment_status}; IC ops apply only to a running or cancelled experiment."
+        )
+    if run_status not in ALLOWED_FROM[operation]:
+        raise ConflictError(
+            f"Run {run_id} is {run_status}; {_VERB[operation]} applies only to "
+            f"{_allowed_text(operation)}."
+        )
+
+
+def already_pending(operation: str, run_id: int, ic_id: int) -> ConflictError:
+    return ConflictError(
+        f"A {_VERB[operation]} of run {run_id} is already pending (op {ic_id}); "
+        f"wait for the controller to apply it."
+    )
+
+
+def new_op_values(run_id: int, experiment_id: int, operation: str, origin: str) -> dict[str, Any]:
+    """The columns of a new PENDING op (without config_leaf, warm_start and new_run_id)."""
+    return {
+        "run_id": run_id,
+        "experiment_id": experiment_id,
+        "operation": operation,
+        "status": "PENDING",
+        "error": None,
+        "origin": origin,
+        "created_at": utcnow(),
+        "claimed_at": None,
+        "processed_at": None,
+    }
+
+
 def _load_run_for(session: Session, operation: str, run_id: int) -> Any:
     """The run as a Core row (its columns as attributes, plus `experiment_name`,
     `experiment_status` and `experiment_config_schema`), read with one statement
     (IC requests are a hot path of the dispatcher), once the rules allow `operation`."""
     require_write(session)
-    if isinstance(run_id, bool) or not isinstance(run_id, int) or run_id < 0:
-        raise InvalidError("run_id must be a non-negative whole number.")
-    if run_id > MAX_ID:  # the driver would raise OverflowError binding it
-        raise NotFoundError(f"There is no run with id {run_id}.")
+    check_run_id(run_id)
     session.flush()  # the Core reads below must see this transaction's pending ORM changes
     connection = session.connection()
     if connection.dialect.name != "sqlite":
@@ -89,16 +131,7 @@ def _load_run_for(session: Session, operation: str, run_id: int) -> Any:
     run = connection.execute(_RUN_AND_EXPERIMENT, {"wanted_run_id": run_id}).first()
     if run is None:
         raise NotFoundError(f"There is no run with id {run_id}.")
-    if run.experiment_status in _CLOSED_EXPERIMENT:
-        raise ConflictError(
-            f"Run {run_id} belongs to experiment {run.experiment_name!r}, which has "
-            f"{run.experiment_status}; IC ops apply only to a running or cancelled experiment."
-        )
-    if run.status not in ALLOWED_FROM[operation]:
-        raise ConflictError(
-            f"Run {run_id} is {run.status}; {_VERB[operation]} applies only to "
-            f"{_allowed_text(operation)}."
-        )
+    check_allowed(operation, run_id, run.status, run.experiment_name, run.experiment_status)
     return run
 
 
@@ -116,10 +149,7 @@ def _refuse_duplicate(
         if operation != "CLONE_MODIFY" or (
             op.config_leaf == config_leaf and op.warm_start == warm_start
         ):
-            raise ConflictError(
-                f"A {_VERB[operation]} of run {run_id} is already pending (op {op.ic_id}); "
-                f"wait for the controller to apply it."
-            )
+            raise already_pending(operation, run_id, op.ic_id)
 
 
 def _insert(
@@ -133,20 +163,8 @@ def _insert(
     new_run_id: int | None = None,
 ) -> ICOpRead:
     assert run.run_id is not None
-    values: dict[str, Any] = {
-        "run_id": run.run_id,
-        "experiment_id": run.experiment_id,
-        "operation": operation,
-        "config_leaf": config_leaf,
-        "warm_start": warm_start,
-        "status": "PENDING",
-        "error": None,
-        "new_run_id": new_run_id,
-        "origin": origin,
-        "created_at": utcnow(),
-        "claimed_at": None,
-        "processed_at": None,
-    }
+    values = new_op_values(run.run_id, run.experiment_id, operation, origin)
+    values.update(config_leaf=config_leaf, warm_start=warm_start, new_run_id=new_run_id)
     key = session.connection().execute(insert(_OPS), values).inserted_primary_key
     assert key is not None
     return ICOpRead(ic_id=key[0], **values)

@@ -9,6 +9,7 @@ a caller can embed them without parsing them.
         current = snap.experiment(None)                # ExperimentSummary or None
         pairs = snap.versions(current.id, None, None, 0)   # [(run_id, updated_at text), ...]
         rows = snap.rows_by_id([3, 7])                 # full rows, in RUN_FIELDS order
+        recent = snap.versions_since(current.id, since)   # the pairs of runs written since
 
 A run row is a tuple in `RUN_FIELDS` order (its last field is `updated_at`).
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, Select, Text, bindparam, cast, func, select
@@ -32,6 +34,8 @@ EXPERIMENTS = Experiment.__table__.c  # type: ignore[attr-defined]
 SQLITE_CACHE_KIB = 16 * 1024
 # Run ids per IN (...) lookup: under every database's parameter limit.
 ID_BATCH = 500
+# Full rows fetched at a time when a whole listing is encoded.
+FETCH_BATCH = 1000
 
 _JSON_FIELDS = ("metrics", "config_leaf", "flattened_config")
 _STAMP_FIELDS = ("created_at", "updated_at")
@@ -66,13 +70,19 @@ _NAMED_EXPERIMENT = select(*_SUMMARY).where(EXPERIMENTS.name == bindparam("wante
 _CURRENT_EXPERIMENT = (
     select(*_SUMMARY).order_by((EXPERIMENTS.status == "running").desc(), EXPERIMENTS.id.desc()).limit(1)
 )
-_ONE_RUN = (
+ONE_RUN = (
     select(*_RUN_COLUMNS, EXPERIMENTS.name)
     .join_from(Run.__table__, Experiment.__table__,  # type: ignore[attr-defined]
                RUNS.experiment_id == EXPERIMENTS.id)
     .where(RUNS.run_id == bindparam("wanted_run_id"))
 )
 _RUNS_BY_ID = select(*_RUN_COLUMNS).where(RUNS.run_id.in_(bindparam("wanted_ids", expanding=True)))
+_VERSIONS_SINCE = (
+    select(RUNS.run_id, cast(RUNS.updated_at, Text))
+    .where(RUNS.experiment_id == bindparam("wanted_experiment_id"),
+           RUNS.updated_at >= bindparam("since", type_=RUNS.updated_at.type))
+    .order_by(RUNS.run_id)
+)
 _RUN_EXPERIMENT = select(RUNS.experiment_id).where(RUNS.run_id == bindparam("wanted_run_id"))
 _LOCATION = select(EXPERIMENTS.name, EXPERIMENTS.experiment_path).where(
     EXPERIMENTS.id == bindparam("wanted_experiment_id"))
@@ -122,6 +132,28 @@ class ListingSnapshot:
                 .order_by(RUNS.run_id).limit(limit).offset(offset or None))
         return _driver_rows(self._conn, page)
 
+    def versions_since(self, experiment_id: int, since: datetime) -> Sequence[Sequence[Any]]:
+        """(run_id, updated_at text) of the experiment's runs written at `since` or later, in
+        run id order."""
+        if self._conn.dialect.name != "sqlite":
+            return self._conn.execute(_VERSIONS_SINCE, {"wanted_experiment_id": experiment_id,
+                                                        "since": since}).all()
+        # The driver's own tuples (many rows right after runs were created): the stamp is bound
+        # as SQLite stores it, by the column's own processor.
+        process = RUNS.updated_at.type.bind_processor(self._conn.dialect)
+        stored = process(since) if process is not None else since
+        page = (select(RUNS.run_id, cast(RUNS.updated_at, Text))
+                .where(RUNS.experiment_id == experiment_id, RUNS.updated_at >= bindparam("since", stored))
+                .order_by(RUNS.run_id))
+        return _driver_rows(self._conn, page)
+
+    def page_batches(self, experiment_id: int, statuses: Sequence[str] | None, limit: int | None,
+                     offset: int) -> Iterator[list[RunRow]]:
+        """page_rows, FETCH_BATCH rows at a time."""
+        page = (select(*_RUN_COLUMNS).where(*self._where(experiment_id, statuses))
+                .order_by(RUNS.run_id).limit(limit).offset(offset or None))
+        return _driver_batches(self._conn, page)
+
     def rows_by_id(self, run_ids: Sequence[int]) -> list[RunRow]:
         """Full rows of these runs (any order)."""
         found: list[RunRow] = []
@@ -134,6 +166,12 @@ class ListingSnapshot:
 def _driver_rows(conn: Connection, statement: Select[Any]) -> Sequence[RunRow]:
     """All rows of `statement` as the driver's own tuples: for 10,000 runs this is about a third
     faster than SQLAlchemy's rows, whose type processing these text columns do not need."""
+    return [row for batch in _driver_batches(conn, statement) for row in batch]
+
+
+def _driver_batches(conn: Connection, statement: Select[Any]) -> Iterator[list[RunRow]]:
+    """The rows of `statement` as the driver's tuples, FETCH_BATCH at a time (a caller that
+    encodes them batch by batch never holds all 10,000 full rows at once)."""
     compiled = statement.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     params = compiled.construct_params()
     if compiled.positiontup is not None:  # qmark / format drivers: a sequence, in order
@@ -143,10 +181,22 @@ def _driver_rows(conn: Connection, statement: Select[Any]) -> Sequence[RunRow]:
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(compiled.string, parameters)
-        found: list[RunRow] = cursor.fetchall()
+        while True:
+            batch: list[RunRow] = cursor.fetchmany(FETCH_BATCH)
+            if not batch:
+                return
+            yield batch
     finally:
         cursor.close()
-    return found
+
+
+def stamp_time(stored: str) -> datetime:
+    """A run's `updated_at` as read here (text: SQLite's "2026-01-02 03:04:05.678901", naive
+    UTC, or PostgreSQL's "... +00") as an aware UTC datetime."""
+    if stored[-3] in "+-" and stored[-2:].isdigit():  # Python 3.10 wants "+00:00"
+        stored += ":00"
+    parsed = datetime.fromisoformat(stored)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 @contextmanager
@@ -163,7 +213,7 @@ def snapshot(engine: Engine) -> Iterator[ListingSnapshot]:
 def fetch_run_row(engine: Engine, run_id: int) -> tuple[RunRow, str] | None:
     """(the run's row, its experiment's name), or None for an unknown run."""
     with engine.connect() as conn:
-        row = conn.execute(_ONE_RUN, {"wanted_run_id": run_id}).first()
+        row = conn.execute(ONE_RUN, {"wanted_run_id": run_id}).first()
     return None if row is None else (row[:-1], row[-1])
 
 

@@ -12,15 +12,20 @@ The data functions themselves live in `experiments`, `runs`, `metrics` and
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from .engine import make_engine, mask_url, sqlite_file, write_engine
 from .experiments import apply_revision_bumps
+
+if TYPE_CHECKING:
+    from .hot import HotPaths
 
 
 class Store:
@@ -29,6 +34,8 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._writer = write_engine(engine)
+        self._hot: HotPaths | None = None
+        self._hot_lock = threading.Lock()
 
     @classmethod
     def open(cls, url: str | None = None, *, create: bool = True) -> Store:
@@ -59,7 +66,20 @@ class Store:
                 session.rollback()
                 raise
 
+    @property
+    def hot(self) -> HotPaths:
+        """The dispatcher's hottest reads and writes (see hot.py), made on first use."""
+        if self._hot is None:
+            from .hot import HotPaths
+
+            with self._hot_lock:
+                if self._hot is None:
+                    self._hot = HotPaths(self)
+        return self._hot
+
     def close(self) -> None:
+        if self._hot is not None:
+            self._hot.close()
         self.engine.dispose()
 
 

@@ -12,6 +12,7 @@ the tests all call `create_app`. The settings end up in `app.config`.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
 from importlib import resources
 from typing import Any
@@ -25,10 +26,10 @@ from .routes_logs import logs
 from .routes_meta import meta
 from .routes_ops import ops
 from .routes_runs import runs
-from .state import DispatcherState, install_state
+from .state import DispatcherState, app_state, install_state
 from .web import web
 
-__all__ = ["MAX_BODY_BYTES", "URL_PREFIX", "create_app", "load_openapi"]
+__all__ = ["MAX_BODY_BYTES", "URL_PREFIX", "create_app", "load_openapi", "prewarm_in_background"]
 
 URL_PREFIX = "/dispatcher"
 
@@ -61,3 +62,12 @@ def create_app(store: Store | str | os.PathLike[str], config: Mapping[str, Any] 
     if chosen["PREWARM"]:
         state.listing.prewarm()
     return app
+
+
+def prewarm_in_background(app: Flask) -> threading.Thread:
+    """Encode the current experiment's runs in a daemon thread (for an app made with
+    prewarm=False): a server started meanwhile answers at once, and a listing asked for
+    before the thread is done waits for it instead of encoding the runs a second time."""
+    thread = threading.Thread(target=app_state(app).listing.prewarm, name="rfconsole-prewarm", daemon=True)
+    thread.start()
+    return thread

@@ -17,13 +17,14 @@ from typing import Any
 from rfconsole.db import Store
 from rfconsole.db.errors import StoreError
 
-from .app import URL_PREFIX, create_app
+from .app import URL_PREFIX, create_app, prewarm_in_background
 from .config import DEFAULTS, ConfigError, from_env
 from .errors import ServerStartError
 from .security import check_bind
 from .server import DispatcherServer
 
 EXIT_FAILURE = 1
+JOIN_SECONDS = 10.0
 DEFAULT_PORT = 8081
 # Signals that end `serve` as Ctrl-C does (SIGHUP: the terminal went away).
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
@@ -66,7 +67,8 @@ def run_serve(args: argparse.Namespace) -> int:
         return EXIT_FAILURE
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
-        app = create_app(store, config=settings)
+        # The listing is encoded once the server is listening (10,000 runs: ~0.1 s).
+        app = create_app(store, config={**settings, "PREWARM": False})
     except ConfigError as exc:
         store.close()
         _say(exc.message)
@@ -78,6 +80,7 @@ def run_serve(args: argparse.Namespace) -> int:
         store.close()
         _say(exc.message)
         return EXIT_FAILURE
+    warming = prewarm_in_background(app) if settings.get("PREWARM", True) else None
     stop = threading.Event()
     previous = _on_stop_signals(stop)
     modes = ["token required" if token else "no token"] + (["read-only"] if settings.get("READONLY") else [])
@@ -97,6 +100,8 @@ def run_serve(args: argparse.Namespace) -> int:
     finally:
         print("rfconsole dispatcher stopping.", flush=True)
         server.stop()
+        if warming is not None:
+            warming.join(JOIN_SECONDS)
         store.close()
         for number, handler in previous.items():
             signal.signal(number, handler)

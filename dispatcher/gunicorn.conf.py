@@ -4,7 +4,11 @@
     RFCONSOLE_TOKEN=secret RFCONSOLE_BIND=0.0.0.0:8081 \\
         gunicorn -c dispatcher/gunicorn.conf.py rfconsole.dispatcher.wsgi:app
 
-4 workers, 120 s timeout, info log level, as RapidFire ships. The bind comes
+4 workers, 120 s timeout, info log level, as RapidFire ships; each worker is
+threaded (gthread, 8 threads) and keeps idle client connections open for 30 s,
+so a polling client (the web frontend, the console) reuses one connection
+instead of connecting again for every request, as the sync worker made it do.
+The bind comes
 from RFCONSOLE_BIND (or RFCONSOLE_HOST / RFCONSOLE_PORT) and is loopback by
 default. Whatever the bind finally is (this file, `-b`, GUNICORN_CMD_ARGS), an
 address that is not loopback refuses to start without RFCONSOLE_TOKEN unless
@@ -43,6 +47,9 @@ def _default_bind() -> "str | list[str]":
 
 bind = _default_bind()
 workers = _env.get("WORKERS", 4)
+worker_class = "gthread"
+threads = 8
+keepalive = 30
 timeout = 120
 loglevel = "info"
 accesslog = "-"

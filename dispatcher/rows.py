@@ -16,7 +16,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 import orjson
-from rfconsole.db import listing
 from rfconsole.db.store import Store
 
 _loads = orjson.loads
@@ -138,7 +137,7 @@ def run_dict(row: Sequence[Any], experiment_name: str) -> dict[str, Any]:
 
 def fetch_run(store: Store, run_id: int) -> dict[str, Any] | None:
     """One run in its public shape, or None for an unknown run."""
-    found = listing.fetch_run_row(store.engine, run_id)
+    found = store.hot.run_row(run_id)
     return None if found is None else run_dict(*found)
 
 

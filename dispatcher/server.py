@@ -38,6 +38,7 @@ from waitress.server import create_server
 from waitress.task import ThreadedTaskDispatcher
 
 from .errors import ServerStartError
+from .keepalive import keep_alive_after_empty_answers
 
 __all__ = ["DispatcherServer", "ServerStartError"]
 
@@ -130,6 +131,7 @@ class DispatcherServer:
             raise ServerStartError(
                 f"Cannot serve on {self.host}:{self.port}: {str(exc).rstrip('.')}; check --host."
             ) from None
+        keep_alive_after_empty_answers(server)  # an ETag poll's 304 keeps its connection
         # Waitress starts the worker threads only for a pool it made itself.
         workers.set_thread_count(self.threads)
         self._server, self._workers = server, workers

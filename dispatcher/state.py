@@ -66,6 +66,11 @@ def install_state(app: Flask, state: DispatcherState) -> None:
     app.extensions[EXTENSION_KEY] = state
 
 
+def app_state(app: Flask) -> DispatcherState:
+    found: Any = app.extensions[EXTENSION_KEY]
+    return found  # type: ignore[no-any-return]
+
+
 def state() -> DispatcherState:
     found: Any = current_app.extensions[EXTENSION_KEY]
     return found  # type: ignore[no-any-return]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -47,6 +48,7 @@ def test_gunicorn_serves_the_dispatcher(db_path: Path) -> None:
             raise AssertionError("gunicorn never answered")
         with urllib.request.urlopen(f"{url}/dispatcher/get-all-runs", timeout=5) as answer:
             assert json.loads(answer.read()) == []
+        _assert_connection_kept(url)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -55,3 +57,25 @@ def test_gunicorn_serves_the_dispatcher(db_path: Path) -> None:
             process.kill()
             process.communicate()
     assert process.returncode == 0
+
+
+def _assert_connection_kept(url: str) -> None:
+    """The threaded worker answers several requests on one connection."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request("GET", "/dispatcher/get-all-runs")
+        first = conn.getresponse()
+        first.read()
+        sock = conn.sock
+        assert first.getheader("Connection", "").lower() != "close"
+        conn.request("GET", "/dispatcher/health-check")
+        again = conn.getresponse()
+        again.read()
+        assert again.getheader("Connection", "").lower() != "close"
+        conn.request("POST", "/dispatcher/get-run", body=b'{"run_id": 1}',
+                     headers={"Content-Type": "application/json"})
+        conn.getresponse().read()
+        assert conn.sock is sock  # never reconnected
+    finally:
+        conn.close()

@@ -1,0 +1,47 @@
+"""Waitress keeps the connection open after a 304 (and 204) answer.
+
+Waitress 3 closes the connection after every answer without a Content-Length
+header, and it drops that header from answers that have no body (1xx, 204,
+304) as HTTP requires, so each 304 of an ETag poll came with
+`Connection: close` and the next poll had to connect again. An answer without
+a body needs no length to be delimited, so `KeepAliveTask` keeps such a
+connection open (HTTP/1.1, unless the client asked to close it).
+
+`keep_alive_after_empty_answers(server)` makes a Waitress server use it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from waitress.channel import HTTPChannel
+from waitress.server import BaseWSGIServer
+from waitress.task import WSGITask
+
+
+class KeepAliveTask(WSGITask):  # type: ignore[misc]
+    def build_response_header(self) -> bytes:
+        closing = bool(getattr(self, "close_on_finish", False))
+        keep = (not self.has_body and self.version == "1.1" and not closing
+                and self.request.headers.get("CONNECTION", "").lower() != "close")
+        if keep:
+            # Waitress adds `Connection: close` only when it has not already decided to close.
+            self.close_on_finish = True
+        try:
+            header: bytes = super().build_response_header()
+        finally:
+            if keep:
+                self.close_on_finish = False
+        return header
+
+
+class KeepAliveChannel(HTTPChannel):  # type: ignore[misc]
+    task_class = KeepAliveTask
+
+
+def keep_alive_after_empty_answers(server: Any) -> None:
+    """Make `server` (from waitress.create_server, one socket or several) use KeepAliveChannel."""
+    servers = [server, *getattr(server, "map", {}).values()]
+    for candidate in servers:
+        if isinstance(candidate, BaseWSGIServer):
+            candidate.channel_class = KeepAliveChannel
