@@ -22,8 +22,9 @@ from waitress.task import WSGITask
 class KeepAliveTask(WSGITask):  # type: ignore[misc]
     def build_response_header(self) -> bytes:
         closing = bool(getattr(self, "close_on_finish", False))
+        headers: dict[str, str] = getattr(self.request, "headers", {})  # an Error "request" has none
         keep = (not self.has_body and self.version == "1.1" and not closing
-                and self.request.headers.get("CONNECTION", "").lower() != "close")
+                and headers.get("CONNECTION", "").lower() != "close")
         if keep:
             # Waitress adds `Connection: close` only when it has not already decided to close.
             self.close_on_finish = True
