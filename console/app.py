@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,8 @@ class ConsoleApp(KeysInOrder):
                  new_database: bool = False) -> None:
         super().__init__()
         self.exit_on_hangup = exit_on_hangup
+        # Called (in the event loop) when a hang-up quits the app, before it exits.
+        self.on_hangup: Callable[[], None] | None = None
         self.database = database or shown_database(store)
         self.new_database = new_database
         self.title = f"rfconsole · {self.database}"
@@ -108,9 +111,14 @@ class ConsoleApp(KeysInOrder):
             if signum is None:
                 continue
             try:
-                loop.add_signal_handler(signum, self.exit)
+                loop.add_signal_handler(signum, self._hung_up)
             except (NotImplementedError, RuntimeError, ValueError):
                 pass  # no signals here (Windows, or not the main thread)
+
+    def _hung_up(self) -> None:
+        if self.on_hangup is not None:
+            self.on_hangup()
+        self.exit()
 
     @property
     def runs_screen(self) -> RunsScreen:

@@ -4,6 +4,7 @@ controller), run the console, and stop everything cleanly when it quits."""
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -18,6 +19,8 @@ from .app import ConsoleApp, make_app, shown_database
 
 EXIT_FAILED = 1
 CONTROLLER_JOIN_SECONDS = 60
+# After a hang-up, seconds the process may take to exit once the experiment is safe.
+HANGUP_EXIT_SECONDS = 10
 
 
 def _fail(message: str) -> int:
@@ -99,6 +102,28 @@ def hangups_ignored() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
+def exit_after_hangup(app: ConsoleApp, runner: ControllerThread | None = None) -> None:
+    """Make sure a hang-up ends the process once the experiment is safe.
+
+    The app quits as q does, but with its terminal gone the terminal library's own
+    shutdown can stall for good (its output queue waiting on a closed terminal), which
+    would leave the process, and a demo's experiment, "running" forever. So a watchdog
+    first ends the demo's experiment (cancelled, runs resumable), then gives the normal
+    exit HANGUP_EXIT_SECONDS to happen, and ends the process itself if it has not.
+    """
+
+    def watchdog() -> None:
+        if runner is not None:
+            runner.stop()
+        threading.main_thread().join(HANGUP_EXIT_SECONDS)
+        os._exit(0)  # the database is committed; nothing else is left to save
+
+    def on_hangup() -> None:
+        threading.Thread(target=watchdog, name="rfconsole-hangup", daemon=True).start()
+
+    app.on_hangup = on_hangup
+
+
 def say(text: str) -> None:
     """Print a line; the terminal may be gone (a hang-up), which must not lose the exit."""
     try:
@@ -137,7 +162,9 @@ def run_console(args: argparse.Namespace) -> int:
         return _fail(exc.message)
     try:
         with dispatcher_thread(store, args) as (url, error), hangups_interrupt():
-            _build_app(store, args, url, error, new_database=new_database).run()
+            app = _build_app(store, args, url, error, new_database=new_database)
+            exit_after_hangup(app)
+            app.run()
     finally:
         store.close()
     return 0
@@ -197,6 +224,7 @@ def run_demo_console(args: argparse.Namespace) -> int:
         with dispatcher_thread(store, args) as (url, error):
             app = _build_app(store, args, url, error, experiment=controller.experiment_name)
             runner.app = app
+            exit_after_hangup(app, runner)
             try:
                 with hangups_interrupt():  # until the app takes them over, then after it
                     runner.start()
