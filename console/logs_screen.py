@@ -14,7 +14,7 @@ from .cells import literal
 from .polling import PollingScreen
 
 LINES_SHOWN = 2000
-IC_COMPONENT = "interactive-control"
+IC_COMPONENT = experiment_log.INTERACTIVE_CONTROL
 LEVEL_STYLES = {"ERROR": "bold red", "WARNING": "yellow", "INFO": "", "DEBUG": "dim"}
 
 

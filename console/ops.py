@@ -9,10 +9,10 @@ from typing import Any
 
 from rfconsole.db import Store, experiment_log, ic_ops
 from rfconsole.db.errors import StoreError
-from rfconsole.db.models import ExperimentRead
+from rfconsole.db.models import OP_VERBS, ExperimentRead
 from textual.binding import Binding
 
-VERBS = {"STOP": "stop", "RESUME": "resume", "DELETE": "delete", "CLONE_MODIFY": "clone-modify"}
+VERBS = OP_VERBS  # re-exported for the console's screens
 READONLY_MESSAGE = "The console is read-only (--readonly): IC ops are turned off."
 OP_ACTIONS = ("stop", "resume", "delete", "clone")
 # In --readonly the op keys are out of the footer and the help, and this binding takes them
@@ -84,7 +84,7 @@ def _log_request(experiment: ExperimentRead, ic_id: int, operation: str, run_id:
     if new_run_id is not None:
         message += f"; new run {new_run_id}"
     try:
-        experiment_log.append(experiment.experiment_path, experiment.name, "console", "INFO",
+        experiment_log.append(experiment.experiment_path, experiment.name, experiment_log.CONSOLE, "INFO",
                               message)
     except OSError:
         pass  # the op is queued; a log folder we cannot write must not undo that

@@ -19,8 +19,8 @@ from rfconsole.db import experiment_log
 
 LOGGER = logging.getLogger("rfconsole.controller")
 
-CONTROLLER = "controller"
-INTERACTIVE_CONTROL = "interactive-control"
+CONTROLLER = experiment_log.CONTROLLER
+INTERACTIVE_CONTROL = experiment_log.INTERACTIVE_CONTROL
 
 # Event kinds.
 EXPERIMENT_STARTED = "experiment_started"

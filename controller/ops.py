@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 
 from rfconsole.db import ICOpRead, RunRead, ic_ops, progress, runs
+from rfconsole.db.models import OP_VERBS
 
 from . import events
 from .checkpoints import Checkpoint, CheckpointRefused
@@ -21,7 +22,6 @@ from .live import LiveRun, error_text, progress_fields
 from .rotation import Rotation
 
 LOGGER = logging.getLogger("rfconsole.controller")
-_VERB = {"STOP": "stop", "RESUME": "resume", "DELETE": "delete", "CLONE_MODIFY": "clone-modify"}
 
 
 class OpExecutor:
@@ -237,7 +237,7 @@ class OpExecutor:
 
     @staticmethod
     def _describe(op: ICOpRead) -> str:
-        text = f"{_VERB.get(op.operation, op.operation)} of run {op.run_id} (op {op.ic_id}"
+        text = f"{OP_VERBS.get(op.operation, op.operation)} of run {op.run_id} (op {op.ic_id}"
         if op.operation == "CLONE_MODIFY":
             text += f", new run {op.new_run_id}, {'warm' if op.warm_start else 'cold'}"
         return text + ")"

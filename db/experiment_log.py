@@ -15,6 +15,13 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
+# The components that write the log (its fourth field); the IC-log route returns the
+# INTERACTIVE_CONTROL lines.
+CONTROLLER = "controller"
+INTERACTIVE_CONTROL = "interactive-control"
+DISPATCHER = "dispatcher"
+CONSOLE = "console"
+
 LOG_FOLDER = "logs"
 LOG_FILE = "experiment.log"
 _BLOCK = 64 * 1024

@@ -19,6 +19,7 @@ from .errors import ConflictError, InvalidError, NotFoundError
 from .models import (
     MAX_ID,
     OP_STATUSES,
+    OP_VERBS,
     OPERATIONS,
     Experiment,
     ICOpRead,
@@ -36,7 +37,6 @@ ALLOWED_FROM: dict[str, frozenset[str]] = {
     "DELETE": frozenset({"NEW", "ONGOING", "COMPLETED", "STOPPED", "FAILED"}),
     "CLONE_MODIFY": frozenset({"NEW", "ONGOING", "COMPLETED", "STOPPED", "FAILED"}),
 }
-_VERB = {"STOP": "stop", "RESUME": "resume", "DELETE": "delete", "CLONE_MODIFY": "clone-modify"}
 # Experiments in these states have no controller that will ever apply an op.
 _CLOSED_EXPERIMENT = frozenset({"completed", "failed"})
 
@@ -90,14 +90,14 @@ def check_allowed(operation: str, run_id: int, run_status: str, experiment_name:
         )
     if run_status not in ALLOWED_FROM[operation]:
         raise ConflictError(
-            f"Run {run_id} is {run_status}; {_VERB[operation]} applies only to "
+            f"Run {run_id} is {run_status}; {OP_VERBS[operation]} applies only to "
             f"{_allowed_text(operation)}."
         )
 
 
 def already_pending(operation: str, run_id: int, ic_id: int) -> ConflictError:
     return ConflictError(
-        f"A {_VERB[operation]} of run {run_id} is already pending (op {ic_id}); "
+        f"A {OP_VERBS[operation]} of run {run_id} is already pending (op {ic_id}); "
         f"wait for the controller to apply it."
     )
 

@@ -28,6 +28,9 @@ EXPERIMENT_STATUSES = ("running", "completed", "failed", "cancelled")
 RUN_STATUSES = ("NEW", "ONGOING", "COMPLETED", "STOPPED", "FAILED", "KILLED")
 TERMINAL_RUN_STATUSES = frozenset({"COMPLETED", "FAILED", "KILLED"})
 OPERATIONS = ("STOP", "RESUME", "DELETE", "CLONE_MODIFY")
+# How sentences name each op ("a stop of run 4"): the one spelling the dispatcher, the
+# controller's log and the console share.
+OP_VERBS = {"STOP": "stop", "RESUME": "resume", "DELETE": "delete", "CLONE_MODIFY": "clone-modify"}
 OP_STATUSES = ("PENDING", "COMPLETED", "FAILED", "SKIPPED")
 
 

@@ -26,6 +26,8 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from rfconsole.db import experiment_log
+
 PREFIX = "RFCONSOLE_"
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -35,7 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "ALLOWED_HOSTS": (),
     "BIND_HOSTS": ("127.0.0.1",),
     "READONLY": False,
-    "LOG_COMPONENT": "dispatcher",
+    "LOG_COMPONENT": experiment_log.DISPATCHER,
     "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,
     "PREWARM": True,
 }

@@ -47,4 +47,4 @@ def get_experiment_logs() -> Response:
 
 @logs.post("/get-ic-logs")
 def get_ic_logs() -> Response:
-    return _tail("interactive-control")
+    return _tail(experiment_log.INTERACTIVE_CONTROL)

@@ -23,7 +23,7 @@ logger = logging.getLogger("rfconsole.dispatcher")
 @dataclass
 class DispatcherState:
     store: Store
-    log_component: str = "dispatcher"
+    log_component: str = experiment_log.DISPATCHER
     readonly: bool = False
     listing: RunListing = field(init=False)
     # Refused op requests are logged once per (run, reason) per 10 s.
