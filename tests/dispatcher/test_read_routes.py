@@ -176,7 +176,7 @@ def test_nan_and_infinity_come_out_as_null(store: Store, tmp_path) -> None:
     assert client.get("/dispatcher/get-running-experiment").get_json()["config"] == {
         "x": [None, {"y": None}]}
     ops = client.get("/dispatcher/get-ic-ops").get_json()
-    assert ops[0]["config_leaf"] == {"z": None}
+    assert ops[0]["config_leaf"] == {"lr": 0.1, "w": None, "z": None}
 
 
 def test_get_run_unknown_is_404(client: FlaskClient, seeded: Seeded) -> None:
