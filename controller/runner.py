@@ -37,7 +37,7 @@ from rfconsole.db import (
     configs as db_configs,
 )
 
-from . import bookkeeping, events
+from . import bookkeeping, events, mlflow_bridge
 from .checkpoints import CheckpointStore
 from .chunks import ChunkOutcome, ChunkTrainer
 from .interrupts import InterruptWatch
@@ -67,9 +67,12 @@ class Controller:
         pace: float = 0.0,
         on_event: events.EventListener | None = None,
         poll_interval: float = 0.1,
+        mlflow_tracking_uri: str | None = None,
     ) -> None:
         if workers < 1:
             raise InvalidError("workers must be at least 1.")
+        if mlflow_tracking_uri:
+            mlflow_bridge.require_client()
         if pace < 0:
             raise InvalidError("pace must be zero or more seconds.")
         missing = [name for name in ("create_model", "train_chunk", "get_state", "set_state")
@@ -95,6 +98,12 @@ class Controller:
         self.checkpoints = CheckpointStore(
             self.experiment_path, keep_in_memory=getattr(trainer, "checkpoints_in_memory", True))
         self.reporter = events.EventReporter(self.experiment_path, self.experiment_name, on_event)
+        self.mirror: mlflow_bridge.MlflowBridge | None = None
+        if mlflow_tracking_uri:
+            self.mirror = mlflow_bridge.MlflowBridge(
+                store, self.experiment_id, self.experiment_name, mlflow_tracking_uri,
+                report=lambda kind, message: self.reporter.emit(kind, message))
+            self.reporter.listeners.append(self.mirror.on_event)
         self._end_requested = threading.Event()
         self.watch = InterruptWatch(store, self.experiment_id, self._end_requested, poll_interval)
         self.live: dict[int, LiveRun] = {}
@@ -127,7 +136,13 @@ class Controller:
         lock.acquire()
         try:
             with events.tracebacks_to_file(self.experiment_path):
-                return self._run()
+                if self.mirror is not None:
+                    self.mirror.start()
+                try:
+                    return self._run()
+                finally:
+                    if self.mirror is not None:
+                        self.mirror.close()
         finally:
             lock.release()
 
