@@ -1,0 +1,190 @@
+"""The MLflow mirror against a real MLflow tracking server (started once per session, SQLite store).
+
+Each test uses its own experiment name: the server outlives the test's fresh database, whose
+run ids start at 1 again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from rfconsole.controller import mlflow_bridge
+from rfconsole.controller import mlflow_mapping as mapping
+from rfconsole.db import InvalidError, Store, experiment_log
+
+
+def _name() -> str:
+    return f"mirror-{uuid.uuid4().hex[:8]}"
+
+
+def _client(url: str) -> Any:
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=url)
+
+
+def mlflow_runs(url: str, experiment_name: str) -> dict[str, Any]:
+    """The experiment's MLflow runs (deleted ones too) by run name; a duplicate name fails."""
+    from mlflow.entities import ViewType
+
+    client = _client(url)
+    experiment = client.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        return {}
+    found = client.search_runs([experiment.experiment_id], run_view_type=ViewType.ALL)
+    names = [run.info.run_name for run in found]
+    assert len(names) == len(set(names)), f"duplicate MLflow runs: {sorted(names)}"
+    return {run.info.run_name: run for run in found}
+
+
+def steps(url: str, run: Any, metric: str) -> list[int]:
+    return [point.step for point in _client(url).get_metric_history(run.info.run_id, metric)]
+
+
+def statuses(url: str, name: str) -> dict[str, tuple[str, str]]:
+    return {key: (run.info.status, run.info.lifecycle_stage)
+            for key, run in mlflow_runs(url, name).items()}
+
+
+def log_text(controller: Any) -> str:
+    return experiment_log.log_file(controller.experiment_path).read_text()
+
+
+@pytest.mark.slow
+def test_runs_params_metrics_progress_and_statuses(mlflow_server: str, make_controller: Any,
+                                                   trainer: Any) -> None:
+    name = _name()
+    trainer.fail_at = {(3, 1)}
+    controller = make_controller([{"lr": 0.1, "optimizer": {"name": "sgd", "momentum": 0.9}},
+                                  {"lr": 0.2}, {"lr": 0.3}], name=name,
+                                 mlflow_tracking_uri=mlflow_server)
+    assert controller.run().status == "completed"
+
+    found = mlflow_runs(mlflow_server, name)
+    assert sorted(found) == ["1", "2", "3"]  # named str(run_id), as RapidFire's web UI reads them
+    first = found["1"]
+    assert first.data.params == {"lr": "0.1", "optimizer.name": "sgd", "optimizer.momentum": "0.9"}
+    assert steps(mlflow_server, first, "loss") == [1, 2, 3, 4, 5, 6]  # step = chunks visited
+    assert first.data.metrics["w"] == pytest.approx(0.6)
+    assert first.data.tags[mapping.TAG_PROGRESS_CURRENT] == "3"
+    assert first.data.tags[mapping.TAG_PROGRESS_TOTAL] == "3"
+    assert first.data.tags[mapping.TAG_RUN_ID] == "1"
+    assert first.data.tags[mapping.TAG_EXPERIMENT] == name
+    assert statuses(mlflow_server, name) == {
+        "1": ("FINISHED", "active"), "2": ("FINISHED", "active"), "3": ("FAILED", "active")}
+    assert steps(mlflow_server, found["3"], "loss") == [1]
+    assert "boom at 1" in found["3"].data.tags["rfconsole.error"]
+
+
+@pytest.mark.slow
+def test_stop_delete_and_clone_are_mirrored(mlflow_server: str, make_controller: Any,
+                                            trainer: Any, store: Store, kit: Any) -> None:
+    name = _name()
+    trainer.seconds = 0.02
+    controller = make_controller([{"lr": 0.1}, {"lr": 0.2}, {"lr": 0.3}], name=name,
+                                 mlflow_tracking_uri=mlflow_server)
+    trainer.hooks[(1, 1)] = lambda: kit.request(store, "STOP", 1)
+
+    def delete_once_mirrored() -> None:  # a run deleted before it was mirrored never shows
+        assert kit.wait_for(lambda: "2" in mlflow_runs(mlflow_server, name), timeout=60)
+        kit.request(store, "DELETE", 2)
+
+    trainer.hooks[(2, 1)] = delete_once_mirrored
+    trainer.hooks[(3, 1)] = lambda: kit.request(store, "CLONE_MODIFY", 3,
+                                                config_patch={"lr": 0.5}, warm_start=True)
+
+    def mirrored() -> bool:
+        now = statuses(mlflow_server, name)
+        return (now.get("1") == ("KILLED", "active") and now.get("2", ("", ""))[1] == "deleted"
+                and now.get("3") == now.get("4") == ("FINISHED", "active"))
+
+    thread = kit.run_in_thread(controller)
+    try:
+        assert kit.wait_for(mirrored, timeout=60), statuses(mlflow_server, name)
+    finally:
+        controller.request_end()
+        thread.join(30)
+    clone = mlflow_runs(mlflow_server, name)["4"]
+    assert clone.data.tags["rfconsole.parent_run_id"] == "3"
+    assert clone.data.tags["rfconsole.warm_start"] == "true"
+    assert clone.data.tags["rfconsole.source"] == "CLONE"
+    assert clone.data.params == {"lr": "0.5"}
+    # The warm clone continues at its parent's data position, so its steps start past 1.
+    clone_steps = steps(mlflow_server, clone, "loss")
+    assert clone_steps[0] > 1
+    assert clone_steps == list(range(clone_steps[0], 7))
+
+
+@pytest.mark.slow
+def test_a_cancelled_then_restarted_experiment_finds_its_mlflow_runs_again(
+        mlflow_server: str, make_controller: Any, recorder: Any, kit: Any) -> None:
+    name = _name()
+    first = make_controller(name=name, mlflow_tracking_uri=mlflow_server)
+    recorder.then(lambda e: e.kind == "chunk_done" and e.run_id == 2, first.request_end)
+    assert first.run().status == "cancelled"
+    assert {key: value[0] for key, value in statuses(mlflow_server, name).items()} == {
+        "1": "KILLED", "2": "KILLED"}  # left STOPPED by the cancel
+    before = {key: run.info.run_id for key, run in mlflow_runs(mlflow_server, name).items()}
+
+    again = make_controller(name=name, mlflow_tracking_uri=mlflow_server)
+    assert again.run().status == "completed"
+    found = mlflow_runs(mlflow_server, name)  # fails on a duplicate
+    assert {key: run.info.run_id for key, run in found.items()} == before
+    for run in found.values():
+        assert run.info.status == "FINISHED"
+        assert steps(mlflow_server, run, "loss") == [1, 2, 3, 4, 5, 6]  # each point once
+
+
+@pytest.mark.slow
+def test_mlflow_down_then_back_loses_and_duplicates_nothing(
+        gate: Any, make_controller: Any, trainer: Any, kit: Any) -> None:
+    name = _name()
+    trainer.seconds = 0.02
+    controller = make_controller(name=name, mlflow_tracking_uri=gate.url)
+
+    def come_back_once_noticed() -> None:
+        assert kit.wait_for(lambda: "cannot be reached" in log_text(controller), timeout=30)
+        gate.open()
+
+    trainer.hooks[(1, 1)] = gate.shut
+    trainer.hooks[(1, 4)] = come_back_once_noticed
+    assert controller.run().status == "completed"
+    text = log_text(controller)
+    assert "| controller | WARNING | MLflow at " + gate.url + " cannot be reached" in text
+    assert "is reachable again" in text
+    found = mlflow_runs(gate.url, name)
+    assert sorted(found) == ["1", "2"]
+    for run in found.values():
+        assert run.info.status == "FINISHED"
+        assert steps(gate.url, run, "loss") == [1, 2, 3, 4, 5, 6]
+
+
+def test_without_the_client_the_sentence_says_what_to_install(
+        monkeypatch: pytest.MonkeyPatch, make_controller: Any) -> None:
+    monkeypatch.setattr(mlflow_bridge.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(InvalidError) as refused:
+        make_controller(mlflow_tracking_uri="http://127.0.0.1:5000")
+    assert refused.value.message == mlflow_bridge.INSTALL_HINT
+    assert "pip install 'rfconsole[mlflow]'" in refused.value.message
+
+
+def test_batches_respect_mlflow_limits_and_carry_the_tags_last() -> None:
+    points = [("loss", 0.5, 1000 + step, step) for step in range(2500)]
+    params = [(f"p{index}", "1") for index in range(150)]
+    tags = [(mapping.TAG_MIRRORED, "2500")]
+    sent = list(mapping.batches(points, params, tags))
+    assert all(len(p) + len(q) + len(t) <= mapping.MAX_BATCH and len(q) <= mapping.MAX_PARAMS
+               for p, q, t in sent)
+    assert [t for _, _, t in sent][-1] == tags
+    assert not any(t for _, _, t in sent[:-1])
+    assert [point for p, _, _ in sent for point in p] == points
+    assert [param for _, q, _ in sent for param in q] == params
+
+
+def test_names_mlflow_refuses_are_cleaned_and_passwords_hidden() -> None:
+    assert mapping.mlflow_name("NDCG@5") == "NDCG_at_5"
+    assert mapping.mlflow_name("val/loss (ema)") == "val/loss _ema_"
+    assert mlflow_bridge.shown_uri("https://ana:s3cret@mlflow.example.org:5000/x") == (
+        "https://ana:***@mlflow.example.org:5000/x")
