@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlmodel import Session, SQLModel, create_engine
 
 from .errors import InvalidError, SchemaVersionError, StoreError
+from .migrate import can_migrate, migrate
 from .models import SCHEMA_VERSION, Meta
 
 BUSY_TIMEOUT_MS = 30_000
@@ -147,8 +148,14 @@ def write_engine(engine: Engine) -> Engine:
     return engine.execution_options(rfconsole_write=True)
 
 
+def _schema_version(engine: Engine) -> str | None:
+    with Session(engine) as session:
+        row = session.get(Meta, "schema_version")
+        return row.value if row is not None else None
+
+
 def ensure_schema(engine: Engine, *, create: bool = True) -> None:
-    """Create the tables of a new database, or check the version of an existing one."""
+    """Create the tables of a new database, or check (and migrate) the version of an existing one."""
     where = _describe_url(engine.url)
     tables = set(inspect(engine).get_table_names())
     if Meta.__tablename__ not in tables:
@@ -168,9 +175,10 @@ def ensure_schema(engine: Engine, *, create: bool = True) -> None:
                 session.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
             session.commit()
         return
-    with Session(engine) as session:
-        row = session.get(Meta, "schema_version")
-        found = row.value if row is not None else None
+    found = _schema_version(engine)
+    if found != str(SCHEMA_VERSION) and can_migrate(found):
+        migrate(write_engine(engine))
+        found = _schema_version(engine)
     if found != str(SCHEMA_VERSION):
         raise SchemaVersionError(
             f"The database at {where} has schema version {found}, but this rfconsole "

@@ -1,15 +1,18 @@
-"""Experiments: create, find (running, current, by name), list, end."""
+"""Experiments: create, find (running, current, by name), list, end; the controller heartbeat."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from .configs import check_schema
 from .errors import ConflictError, InvalidError, NotFoundError
-from .models import EXPERIMENT_STATUSES, Experiment, ExperimentRead, utcnow
+from .models import EXPERIMENT_STATUSES, Experiment, ExperimentRead, is_id, utcnow
+
+if TYPE_CHECKING:
+    from .store import Store
 
 
 def create_experiment(
@@ -125,3 +128,21 @@ def get_revision(session: Session, experiment_id: int) -> int:
     if value is None:
         raise NotFoundError(f"There is no experiment with id {experiment_id}.")
     return value
+
+
+def record_heartbeat(store: Store, experiment_id: int) -> None:
+    """Stamp the controller's heartbeat on the experiment: one UPDATE in its own transaction.
+
+    The revision is left alone on purpose: listings and their ETags change only
+    when runs change, not every few seconds while a controller is alive.
+    """
+    if not is_id(experiment_id):
+        raise NotFoundError(f"There is no experiment with id {experiment_id!r}.")
+    with store.write() as session:
+        result = session.connection().execute(
+            update(Experiment)
+            .where(col(Experiment.id) == experiment_id)
+            .values(controller_seen_at=utcnow())
+        )
+        if result.rowcount == 0:
+            raise NotFoundError(f"There is no experiment with id {experiment_id}.")

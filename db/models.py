@@ -1,4 +1,4 @@
-"""The four tables of DESIGN.md §2, plus the schema-version table, and their read models.
+"""The four tables of rfconsole's design, plus the schema-version table, and their read models.
 
 Table models are for the data functions only; everything handed to the
 dispatcher, the controller and the console is a read model (`*Read`): a plain
@@ -10,14 +10,19 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-from sqlalchemy import JSON, Column, DateTime, Index
+from pydantic import BaseModel, ConfigDict, computed_field
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 1
-# Ids are 64-bit signed integers in SQLite and PostgreSQL alike.
+SCHEMA_VERSION = 2
+# Ids are 64-bit signed integers in SQLite and PostgreSQL alike. SQLite's
+# INTEGER is already 64-bit, and only "INTEGER PRIMARY KEY" is its rowid (which
+# AUTOINCREMENT needs), so the 64-bit type is spelled INTEGER there.
+ID_TYPE = BigInteger().with_variant(Integer(), "sqlite")
 MAX_ID = 2**63 - 1
+# A controller whose heartbeat is older than this is shown as not alive.
+CONTROLLER_ALIVE_SECONDS = 10
 
 EXPERIMENT_STATUSES = ("running", "completed", "failed", "cancelled")
 RUN_STATUSES = ("NEW", "ONGOING", "COMPLETED", "STOPPED", "FAILED", "KILLED")
@@ -28,6 +33,11 @@ OP_STATUSES = ("PENDING", "COMPLETED", "FAILED", "SKIPPED")
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def is_id(value: object) -> bool:
+    """True for a whole number a 64-bit id column can hold (bools are not ids)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_ID
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -73,7 +83,7 @@ class Experiment(SQLModel, table=True):
     __tablename__ = "experiments"
     __table_args__ = {"sqlite_autoincrement": True}
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=ID_TYPE)
     name: str = Field(index=True, unique=True)
     status: str = Field(default="running", index=True)
     config: dict[str, Any] | None = Field(default=None, sa_column=_json_column())
@@ -87,6 +97,9 @@ class Experiment(SQLModel, table=True):
     revision: int = 0
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
     ended_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    # The controller's heartbeat (schema 2): stamped every few seconds while it
+    # runs, without bumping `revision` (listings need not re-render for it).
+    controller_seen_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
 
 
 class Run(SQLModel, table=True):
@@ -96,8 +109,8 @@ class Run(SQLModel, table=True):
         {"sqlite_autoincrement": True},
     )
 
-    run_id: int | None = Field(default=None, primary_key=True)
-    experiment_id: int = Field(foreign_key="experiments.id", index=True)
+    run_id: int | None = Field(default=None, primary_key=True, sa_type=ID_TYPE)
+    experiment_id: int = Field(foreign_key="experiments.id", index=True, sa_type=ID_TYPE)
     run_name: str = ""
     status: str = "NEW"
     config_leaf: dict[str, Any] = Field(default_factory=dict, sa_column=_json_column(False))
@@ -112,13 +125,15 @@ class Run(SQLModel, table=True):
     total_steps: int = 0
     num_chunks_visited: int = 0
     source: str = "USER"
-    parent_run_id: int | None = Field(default=None, foreign_key="runs.run_id")
+    parent_run_id: int | None = Field(default=None, foreign_key="runs.run_id", sa_type=ID_TYPE)
     warm_start: bool = False
     # Where the latest checkpoint lives (a path under the experiment folder);
     # None until the controller has saved one. Warm clones need it.
     checkpoint_path: str | None = None
     ended_by: str | None = None
     error: str | None = None
+    # The run's id in the metrics tracker (an MLflow run id), once it has one (schema 2).
+    metric_run_id: str | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
 
@@ -130,15 +145,15 @@ class InteractiveControl(SQLModel, table=True):
         {"sqlite_autoincrement": True},
     )
 
-    ic_id: int | None = Field(default=None, primary_key=True)
-    run_id: int = Field(foreign_key="runs.run_id", index=True)
-    experiment_id: int = Field(foreign_key="experiments.id")
+    ic_id: int | None = Field(default=None, primary_key=True, sa_type=ID_TYPE)
+    run_id: int = Field(foreign_key="runs.run_id", index=True, sa_type=ID_TYPE)
+    experiment_id: int = Field(foreign_key="experiments.id", sa_type=ID_TYPE)
     operation: str
     config_leaf: dict[str, Any] | None = Field(default=None, sa_column=_json_column())
     warm_start: bool = False
     status: str = "PENDING"
     error: str | None = None
-    new_run_id: int | None = None
+    new_run_id: int | None = Field(default=None, sa_type=ID_TYPE)
     origin: str = ""
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
     claimed_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
@@ -149,8 +164,8 @@ class Metric(SQLModel, table=True):
     __tablename__ = "metrics"
     __table_args__ = (Index("ix_metrics_run_name_step", "run_id", "name", "step"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    run_id: int = Field(foreign_key="runs.run_id")
+    id: int | None = Field(default=None, primary_key=True, sa_type=ID_TYPE)
+    run_id: int = Field(foreign_key="runs.run_id", sa_type=ID_TYPE)
     epoch: int = 0
     chunk: int = 0
     step: int = 0
@@ -179,6 +194,16 @@ class ExperimentRead(_Read):
     revision: int
     created_at: datetime
     ended_at: datetime | None = None
+    controller_seen_at: datetime | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def controller_alive(self) -> bool:
+        """True when the controller's heartbeat is at most CONTROLLER_ALIVE_SECONDS old (now)."""
+        if self.controller_seen_at is None:
+            return False
+        age = (utcnow() - self.controller_seen_at).total_seconds()
+        return age <= CONTROLLER_ALIVE_SECONDS
 
 
 class RunRead(_Read):
@@ -203,6 +228,7 @@ class RunRead(_Read):
     checkpoint_path: str | None = None
     ended_by: str | None = None
     error: str | None = None
+    metric_run_id: str | None = None
     created_at: datetime
     updated_at: datetime
 

@@ -1,9 +1,9 @@
-"""Runs: create, get, list with filters and paging, partial updates."""
+"""Runs: create, get, list with filters and paging, partial updates, the metrics-tracker id."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -11,7 +11,10 @@ from sqlmodel import Session, col, select
 from .configs import flatten
 from .errors import InvalidError, NotFoundError
 from .experiments import bump_revision
-from .models import RUN_STATUSES, Run, RunRead, utcnow
+from .models import RUN_STATUSES, Run, RunRead, is_id, utcnow
+
+if TYPE_CHECKING:
+    from .store import Store
 
 # Fields a caller may change with update_run; the rest are fixed at creation.
 UPDATABLE_FIELDS = frozenset(
@@ -154,3 +157,34 @@ def update_run(session: Session, run_id: int, **fields: Any) -> RunRead:
     bump_revision(session, row.experiment_id)
     session.flush()
     return _read(row)
+
+
+MAX_METRIC_RUN_ID_LENGTH = 200
+
+
+def set_metric_run_id(store: Store, run_id: int, metric_run_id: str | None) -> RunRead:
+    """Record (or, with None, clear) the run's id in the metrics tracker, in its own transaction.
+
+    The id is shown next to the run, so the experiment's revision moves with it.
+    """
+    if metric_run_id is not None and (
+        not isinstance(metric_run_id, str)
+        or not metric_run_id
+        or len(metric_run_id) > MAX_METRIC_RUN_ID_LENGTH
+        or not metric_run_id.isprintable()
+    ):
+        raise InvalidError(
+            f"A metric run id must be 1 to {MAX_METRIC_RUN_ID_LENGTH} printable characters."
+        )
+    if not is_id(run_id):
+        raise NotFoundError(f"There is no run with id {run_id!r}.")
+    with store.write() as session:
+        row = session.get(Run, run_id)
+        if row is None:
+            raise NotFoundError(f"There is no run with id {run_id}.")
+        row.metric_run_id = metric_run_id
+        row.updated_at = utcnow()
+        session.add(row)
+        bump_revision(session, row.experiment_id)
+        session.flush()
+        return _read(row)

@@ -182,6 +182,8 @@ def experiment_dict(experiment: Any) -> dict[str, Any]:
         "error": experiment.error,
         "created_at": _iso(experiment.created_at),
         "ended_at": _iso(experiment.ended_at),
+        "controller_alive": experiment.controller_alive,
+        "controller_seen_at": _iso(experiment.controller_seen_at),
     }
 
 

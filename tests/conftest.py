@@ -1,11 +1,34 @@
-"""Fixtures shared by every test folder: a fresh database file per test, nothing from $HOME."""
+"""Fixtures shared by every test folder: a fresh database per test, nothing from $HOME.
+
+With RFCONSOLE_TEST_DB set to a PostgreSQL URL (postgresql+psycopg://user@host:port/db),
+`store` and `fresh_db_url` give each test its own new schema on that server (dropped
+afterwards) instead of an SQLite file, and tests marked `sqlite_only` are skipped.
+"""
 
 from __future__ import annotations
 
+import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from rfconsole.db import Store
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+
+TEST_DB_ENV = "RFCONSOLE_TEST_DB"
+# Read once, before the autouse fixture below clears RFCONSOLE_* for every test.
+SERVER_URL = os.environ.get(TEST_DB_ENV) or None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if SERVER_URL is None:
+        return
+    skip = pytest.mark.skip(reason=f"checks SQLite itself; {TEST_DB_ENV} runs the tests on a server database")
+    for item in items:
+        if item.get_closest_marker("sqlite_only"):
+            item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)
@@ -14,7 +37,7 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
-    for name in list(__import__("os").environ):
+    for name in list(os.environ):
         if name.startswith("RFCONSOLE_"):
             monkeypatch.delenv(name)
 
@@ -25,7 +48,27 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(db_path: Path) -> Store:
-    s = Store.open(str(db_path))
+def fresh_db_url(db_path: Path) -> Iterator[str]:
+    """The URL of a new, empty database: an SQLite file, or a new schema on RFCONSOLE_TEST_DB."""
+    if SERVER_URL is None:
+        yield f"sqlite:///{db_path}"
+        return
+    schema = f"rfc_test_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(SERVER_URL)
+    try:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+        url = make_url(SERVER_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql("SET LOCAL lock_timeout = '20s'")
+            conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        admin.dispose()
+
+
+@pytest.fixture
+def store(fresh_db_url: str) -> Iterator[Store]:
+    s = Store.open(fresh_db_url)
     yield s
     s.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from rfconsole.db import SchemaVersionError, Store, StoreError, experiments, resolve_db_url
+from rfconsole.db import SCHEMA_VERSION, SchemaVersionError, Store, StoreError, experiments, resolve_db_url
 from rfconsole.db.engine import default_db_path
 from sqlalchemy import text
 
@@ -42,7 +42,7 @@ def test_another_schema_version_is_a_clear_error(db_path):
     with pytest.raises(SchemaVersionError) as refused:
         Store.open(str(db_path))
     assert "has schema version 99" in refused.value.message
-    assert "reads version 1" in refused.value.message
+    assert f"reads version {SCHEMA_VERSION}" in refused.value.message
 
 
 def test_a_foreign_database_is_refused(db_path):
