@@ -308,6 +308,8 @@ class MlflowBridge:
             return True  # deleted in MLflow by someone: leave it so
         if mirror.mlflow_id is None:
             self._create(client, run, mirror)
+        if run.metric_run_id != mirror.mlflow_id:  # shown as metric_run_id by the dispatcher
+            runs.set_metric_run_id(self.store, run.run_id, mirror.mlflow_id)
         through = min(run.num_chunks_visited, mirror.chunks + _CHUNKS_PER_PASS)
         points: list[mapping.Point] = []
         if through > mirror.chunks:

@@ -41,6 +41,7 @@ RUN_COLUMNS = (
     RUNS.warm_start,
     RUNS.ended_by,
     RUNS.error,
+    RUNS.metric_run_id,
     cast(RUNS.created_at, Text).label("created_at"),
     cast(RUNS.updated_at, Text).label("updated_at"),
 )
@@ -83,11 +84,12 @@ def stamp_text(stored: Any) -> str | None:
 
 
 def run_dict(row: Sequence[Any], experiment_name: str) -> dict[str, Any]:
-    """One run as DESIGN.md §4 shapes it (metrics a JSON string; config == config_leaf)."""
+    """One run in its public shape (metrics a JSON string; config == config_leaf; metric_run_id
+    is the run's id in MLflow, as RapidFire names it, or null)."""
     (run_id, run_name, status, current_chunk, num_chunks, current_epoch, num_epochs,
      num_epochs_completed, completed_steps, total_steps, num_chunks_visited, metrics,
      config_leaf, flattened_config, source, parent_run_id, warm_start, ended_by, error,
-     created_at, updated_at) = row
+     metric_run_id, created_at, updated_at) = row
     total = num_chunks * num_epochs
     progress = min(1.0, max(0.0, num_chunks_visited / total)) if total > 0 else 0.0
     config = orjson.Fragment(_json_text(config_leaf))
@@ -114,6 +116,7 @@ def run_dict(row: Sequence[Any], experiment_name: str) -> dict[str, Any]:
         "ended_by": ended_by,
         "error": error,
         "num_chunks_visited": num_chunks_visited,
+        "metric_run_id": metric_run_id,
         "created_at": stamp_text(created_at),
         "updated_at": stamp_text(updated_at),
     }

@@ -54,7 +54,7 @@ def log_text(controller: Any) -> str:
 
 @pytest.mark.slow
 def test_runs_params_metrics_progress_and_statuses(mlflow_server: str, make_controller: Any,
-                                                   trainer: Any) -> None:
+                                                   trainer: Any, store: Store, kit: Any) -> None:
     name = _name()
     trainer.fail_at = {(3, 1)}
     controller = make_controller([{"lr": 0.1, "optimizer": {"name": "sgd", "momentum": 0.9}},
@@ -76,6 +76,9 @@ def test_runs_params_metrics_progress_and_statuses(mlflow_server: str, make_cont
         "1": ("FINISHED", "active"), "2": ("FINISHED", "active"), "3": ("FAILED", "active")}
     assert steps(mlflow_server, found["3"], "loss") == [1]
     assert "boom at 1" in found["3"].data.tags["rfconsole.error"]
+    # Our run keeps its MLflow run's id (the dispatcher's metric_run_id).
+    for key, run in found.items():
+        assert kit.run_of(store, int(key)).metric_run_id == run.info.run_id
 
 
 @pytest.mark.slow
