@@ -245,6 +245,7 @@ def make_demo_controller(
     pace: float = 0.8,
     workers: int = 1,
     on_event: EventListener | None = None,
+    mlflow_tracking_uri: str | None = None,
 ) -> Controller:
     """The demo's Controller; an existing unfinished experiment of that name is resumed."""
     name = experiment or fresh_demo_name(store)
@@ -256,4 +257,5 @@ def make_demo_controller(
         except NotFoundError:
             pass
     return Controller(store, name, demo_configs(runs), DemoTrainer(), num_chunks=chunks,
-                      num_epochs=epochs, workers=workers, pace=pace, on_event=on_event)
+                      num_epochs=epochs, workers=workers, pace=pace, on_event=on_event,
+                      mlflow_tracking_uri=mlflow_tracking_uri)

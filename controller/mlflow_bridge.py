@@ -51,9 +51,13 @@ _EVERY_RUN = frozenset({events.EXPERIMENT_STARTED, events.EXPERIMENT_ENDED})
 _CHUNKS_PER_PASS = 500
 
 
+def client_installed() -> bool:
+    return importlib.util.find_spec("mlflow") is not None
+
+
 def require_client() -> None:
     """Raise InvalidError (one sentence saying what to install) unless the MLflow client is there."""
-    if importlib.util.find_spec("mlflow") is None:
+    if not client_installed():
         raise InvalidError(INSTALL_HINT)
 
 

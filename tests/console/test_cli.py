@@ -79,4 +79,8 @@ def test_options_read_the_environment_and_flags_win(monkeypatch, tmp_path):
     assert (args.db, args.port, args.readonly) == (str(tmp_path / "env.db"), 9000, True)
     assert cli.parse_args(["--port", "9100"]).port == 9100
     assert cli.parse_args(["demo"]).pace == 0
+    assert cli.parse_args(["demo"]).mlflow is None
+    monkeypatch.setenv("RFCONSOLE_MLFLOW_URI", "http://127.0.0.1:5000")
+    assert cli.parse_args(["demo"]).mlflow == "http://127.0.0.1:5000"
+    assert cli.parse_args(["demo", "--mlflow", "http://mlflow:5000"]).mlflow == "http://mlflow:5000"
     assert cli.parse_args(["serve"]).cors_origin == ["http://a.example", "http://b.example"]

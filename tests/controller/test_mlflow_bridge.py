@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 import pytest
+from rfconsole.console.cli import main
 from rfconsole.controller import mlflow_bridge
 from rfconsole.controller import mlflow_mapping as mapping
 from rfconsole.db import InvalidError, Store, experiment_log
@@ -165,12 +166,29 @@ def test_mlflow_down_then_back_loses_and_duplicates_nothing(
 
 
 def test_without_the_client_the_sentence_says_what_to_install(
-        monkeypatch: pytest.MonkeyPatch, make_controller: Any) -> None:
-    monkeypatch.setattr(mlflow_bridge.importlib.util, "find_spec", lambda name: None)
+        monkeypatch: pytest.MonkeyPatch, make_controller: Any, db_path: Any,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(mlflow_bridge, "client_installed", lambda: False)
     with pytest.raises(InvalidError) as refused:
         make_controller(mlflow_tracking_uri="http://127.0.0.1:5000")
     assert refused.value.message == mlflow_bridge.INSTALL_HINT
     assert "pip install 'rfconsole[mlflow]'" in refused.value.message
+    code = main(["demo", "--headless", "--mlflow", "http://127.0.0.1:5000", "--db", str(db_path)])
+    assert code == 1
+    assert capsys.readouterr().err == f"rfconsole: {mlflow_bridge.INSTALL_HINT}\n"
+
+
+@pytest.mark.slow
+def test_the_demo_mirrors_to_the_server_named_in_the_environment(
+        mlflow_server: str, monkeypatch: pytest.MonkeyPatch, db_path: Any) -> None:
+    name = _name()
+    monkeypatch.setenv("RFCONSOLE_MLFLOW_URI", mlflow_server)
+    assert main(["demo", "--headless", "--pace", "0", "--runs", "2", "--chunks", "2",
+                 "--epochs", "1", "--db", str(db_path), "--experiment", name]) == 0
+    found = mlflow_runs(mlflow_server, name)
+    assert {key: run.info.status for key, run in found.items()} == {"1": "FINISHED", "2": "FINISHED"}
+    assert set(found["1"].data.metrics) == {"train_loss", "val_loss", "val_accuracy"}
+    assert "optimizer.learning_rate" in found["1"].data.params
 
 
 def test_batches_respect_mlflow_limits_and_carry_the_tags_last() -> None:
