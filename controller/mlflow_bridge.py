@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from rfconsole.db import InvalidError, NotFoundError, Store, metrics, runs
+from rfconsole.db import InvalidError, NotFoundError, Store, StoreError, metrics, runs
 from rfconsole.db.models import RunRead
 
 from . import events
@@ -317,7 +317,10 @@ class MlflowBridge:
         if mirror.mlflow_id is None:
             self._create(client, run, mirror)
         if run.metric_run_id != mirror.mlflow_id:  # shown as metric_run_id by the dispatcher
-            runs.set_metric_run_id(self.store, run.run_id, mirror.mlflow_id)
+            try:
+                runs.set_metric_run_id(self.store, run.run_id, mirror.mlflow_id)
+            except StoreError as exc:  # the database busy: set again with the run's next change
+                LOGGER.warning("could not record run %s's MLflow id: %s", run.run_id, exc.message)
         through = min(run.num_chunks_visited, mirror.chunks + _CHUNKS_PER_PASS)
         points: list[mapping.Point] = []
         if through > mirror.chunks:

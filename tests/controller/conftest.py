@@ -216,6 +216,9 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     log = (folder / "server.log").open("wb")
     env = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
+    # Its own home folder, and no usage reports sent anywhere (nor from the tests' client).
+    env.update(HOME=str(folder), MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     process = subprocess.Popen(
         [str(executable), "server", "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
          "--artifacts-destination", str(folder / "artifacts"), "--host", "127.0.0.1",
