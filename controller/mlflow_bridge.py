@@ -49,6 +49,8 @@ INSTALL_HINT = ("Mirroring to MLflow needs the MLflow client; install it with "
 _EVERY_RUN = frozenset({events.EXPERIMENT_STARTED, events.EXPERIMENT_ENDED})
 # Chunks' worth of metric points read and sent per run and pass, to bound memory after an outage.
 _CHUNKS_PER_PASS = 500
+# A pass that took c seconds of CPU is followed by a pause of at least _THROTTLE * c.
+_THROTTLE = 9
 
 
 def client_installed() -> bool:
@@ -114,6 +116,7 @@ class MlflowBridge:
         self._down_since: float | None = None
         self._refused: set[str] = set()  # permanent refusals already reported
         self._idle = threading.Event()
+        self._closing = threading.Event()  # write what is left now, without pauses
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._work, name="rfconsole-mlflow", daemon=True)
         self.passes = 0  # successful passes, for tests and the benchmark
@@ -147,6 +150,7 @@ class MlflowBridge:
         """Write what is left (for up to `close_timeout` seconds) and stop; True if all of it went."""
         if not self._thread.is_alive():
             return self._idle.is_set()
+        self._closing.set()
         caught_up = self.wait_idle(self.close_timeout)
         self._stop.set()
         self._thread.join(self.close_timeout + 5)
@@ -181,7 +185,8 @@ class MlflowBridge:
             finally:
                 self.cpu_seconds += time.thread_time() - started
             backoff = 0.0
-            due = time.monotonic() + self.flush_interval
+            # At most about a tenth of a core: a pass that took c CPU seconds waits 9c.
+            due = time.monotonic() + max(self.flush_interval, _THROTTLE * (time.thread_time() - started))
             self.passes += 1
             self._came_back()
             if not self._dirty and not self._all_dirty and self._events.empty():
@@ -190,23 +195,31 @@ class MlflowBridge:
                     self._idle.clear()
 
     def _take_events(self, timeout: float | None) -> None:
-        """Turn queued events into marks: until `timeout` seconds have passed, or (None) until
-        the first event or a stop."""
+        """Turn queued events into marks: until `timeout` seconds have passed (sooner once
+        closing, unless MLflow is away), or (None) until the first event or a stop."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._stop.is_set():
-            left = 0.1 if deadline is None else min(0.1, deadline - time.monotonic())
-            if left <= 0:
-                return
+            wait = 0.1
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0 or (self._closing.is_set() and self._down_since is None):
+                    self._drain()
+                    return
+                wait = min(wait, left)
             try:
-                self._mark(*self._events.get(timeout=left))
+                self._mark(*self._events.get(timeout=wait))
             except queue.Empty:
                 continue
-            while True:  # everything already queued, without waiting
-                try:
-                    self._mark(*self._events.get_nowait())
-                except queue.Empty:
-                    break
+            self._drain()
             if deadline is None:
+                return
+
+    def _drain(self) -> None:
+        """Mark what is already queued, without waiting."""
+        while True:
+            try:
+                self._mark(*self._events.get_nowait())
+            except queue.Empty:
                 return
 
     def _mark(self, kind: str, run_id: int | None, new_run: int | None) -> None:
