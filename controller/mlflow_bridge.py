@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from rfconsole.db import InvalidError, NotFoundError, Store, StoreError, metrics, runs
+from rfconsole.db import InvalidError, NotFoundError, Store, StoreError, experiments, metrics, runs
 from rfconsole.db.models import RunRead
 
 from . import events
@@ -71,6 +71,16 @@ def shown_uri(uri: str) -> str:
     host = parts.hostname or ""
     netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def catch_up(store: Store, experiment_name: str, tracking_uri: str, timeout: float = 60.0) -> bool:
+    """Bring MLflow in line with an experiment that no controller runs (e.g. one that completed
+    while MLflow was away); True when everything was written within `timeout` seconds."""
+    with store.read() as session:
+        experiment = experiments.get_experiment_by_name(session, experiment_name)
+    bridge = MlflowBridge(store, experiment.id, experiment.name, tracking_uri, close_timeout=timeout)
+    bridge.start()
+    return bridge.close()
 
 
 class Unreachable(Exception):
@@ -157,7 +167,8 @@ class MlflowBridge:
         if not caught_up:
             self.report(events.MIRROR_WARNING, f"MLflow at {shown_uri(self.tracking_uri)} did not take "
                         f"every change before the controller stopped ({len(self._dirty) or 'some'} "
-                        f"runs behind); running the experiment again catches it up.")
+                        f"runs behind); running the experiment again, or "
+                        f"rfconsole.controller.mlflow_bridge.catch_up, writes the rest.")
         return caught_up
 
     # --- the background thread ------------------------------------------------

@@ -165,6 +165,19 @@ def test_mlflow_down_then_back_loses_and_duplicates_nothing(
         assert steps(gate.url, run, "loss") == [1, 2, 3, 4, 5, 6]
 
 
+@pytest.mark.slow
+def test_catch_up_mirrors_an_experiment_that_ran_without_mlflow(
+        mlflow_server: str, make_controller: Any, store: Store) -> None:
+    name = _name()
+    assert make_controller(name=name).run().status == "completed"
+    assert mlflow_runs(mlflow_server, name) == {}
+    assert mlflow_bridge.catch_up(store, name, mlflow_server)
+    assert mlflow_bridge.catch_up(store, name, mlflow_server)  # twice: nothing doubles
+    found = mlflow_runs(mlflow_server, name)
+    assert {key: run.info.status for key, run in found.items()} == {"1": "FINISHED", "2": "FINISHED"}
+    assert steps(mlflow_server, found["2"], "loss") == [1, 2, 3, 4, 5, 6]
+
+
 def test_without_the_client_the_sentence_says_what_to_install(
         monkeypatch: pytest.MonkeyPatch, make_controller: Any, db_path: Any,
         capsys: pytest.CaptureFixture[str]) -> None:
