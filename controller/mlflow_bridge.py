@@ -50,7 +50,7 @@ _EVERY_RUN = frozenset({events.EXPERIMENT_STARTED, events.EXPERIMENT_ENDED})
 # Chunks' worth of metric points read and sent per run and pass, to bound memory after an outage.
 _CHUNKS_PER_PASS = 500
 # A pass that took c seconds of CPU is followed by a pause of at least _THROTTLE * c.
-_THROTTLE = 9
+_THROTTLE = 19
 
 
 def client_installed() -> bool:
@@ -174,6 +174,13 @@ class MlflowBridge:
     # --- the background thread ------------------------------------------------
 
     def _work(self) -> None:
+        try:
+            self._make_client()  # the import takes seconds of CPU: not a pass's, for the pacing
+        except Exception as exc:
+            LOGGER.exception("the MLflow client could not be set up")
+            self.report(events.MIRROR_WARNING, f"The MLflow client could not be set up for "
+                        f"{shown_uri(self.tracking_uri)} ({exc}); the experiment is not mirrored.")
+            return
         backoff = 0.0
         due = 0.0  # monotonic time of the next pass
         while not self._stop.is_set():
@@ -196,7 +203,7 @@ class MlflowBridge:
             finally:
                 self.cpu_seconds += time.thread_time() - started
             backoff = 0.0
-            # At most about a tenth of a core: a pass that took c CPU seconds waits 9c.
+            # At most about a twentieth of a core: a pass that took c CPU seconds waits 19c.
             due = time.monotonic() + max(self.flush_interval, _THROTTLE * (time.thread_time() - started))
             self.passes += 1
             self._came_back()
@@ -265,14 +272,18 @@ class MlflowBridge:
             if in_line:
                 self._dirty.discard(row.run_id)
 
-    def _connect(self) -> Any:
+    def _make_client(self) -> None:
         if self._client is None:
             # MLflow's own client retries for minutes by default; this mirror retries itself.
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+            from mlflow.entities import Metric, Param, RunTag, ViewType  # noqa: F401
             from mlflow.tracking import MlflowClient
 
             self._client = MlflowClient(tracking_uri=self.tracking_uri)
+
+    def _connect(self) -> Any:
+        self._make_client()
         if self._mlflow_experiment is None:
             self._mlflow_experiment = self._call(self._ensure_experiment, self._client,
                                                  self.experiment_name)
