@@ -61,7 +61,16 @@ def test_runs_params_metrics_progress_and_statuses(mlflow_server: str, make_cont
     controller = make_controller([{"lr": 0.1, "optimizer": {"name": "sgd", "momentum": 0.9}},
                                   {"lr": 0.2}, {"lr": 0.3}], name=name,
                                  mlflow_tracking_uri=mlflow_server)
+    seen: dict[str, Any] = {}
+
+    def while_run_1_trains_its_first_chunk() -> None:  # run 1 is ONGOING, runs 2 and 3 NEW
+        expected = {"1": ("RUNNING", "active"), "2": ("SCHEDULED", "active"),
+                    "3": ("SCHEDULED", "active")}
+        seen["mirrored"] = kit.wait_for(lambda: statuses(mlflow_server, name) == expected, 60)
+
+    trainer.hooks[(1, 0)] = while_run_1_trains_its_first_chunk
     assert controller.run().status == "completed"
+    assert seen["mirrored"], "NEW and ONGOING runs were not mirrored as SCHEDULED and RUNNING"
 
     found = mlflow_runs(mlflow_server, name)
     assert sorted(found) == ["1", "2", "3"]  # named str(run_id), as RapidFire's web UI reads them
@@ -123,7 +132,7 @@ def test_stop_delete_and_clone_are_mirrored(mlflow_server: str, make_controller:
 
 @pytest.mark.slow
 def test_a_cancelled_then_restarted_experiment_finds_its_mlflow_runs_again(
-        mlflow_server: str, make_controller: Any, recorder: Any, kit: Any) -> None:
+        mlflow_server: str, make_controller: Any, recorder: Any, trainer: Any, kit: Any) -> None:
     name = _name()
     first = make_controller(name=name, mlflow_tracking_uri=mlflow_server)
     recorder.then(lambda e: e.kind == "chunk_done" and e.run_id == 2, first.request_end)
@@ -133,7 +142,11 @@ def test_a_cancelled_then_restarted_experiment_finds_its_mlflow_runs_again(
     before = {key: run.info.run_id for key, run in mlflow_runs(mlflow_server, name).items()}
 
     again = make_controller(name=name, mlflow_tracking_uri=mlflow_server)
+    resumed: dict[str, bool] = {}
+    trainer.hooks[(1, 4)] = lambda: resumed.setdefault("running", kit.wait_for(
+        lambda: statuses(mlflow_server, name)["1"] == ("RUNNING", "active"), 60))
     assert again.run().status == "completed"
+    assert resumed["running"], "the restarted run was not RUNNING again in MLflow"
     found = mlflow_runs(mlflow_server, name)  # fails on a duplicate
     assert {key: run.info.run_id for key, run in found.items()} == before
     for run in found.values():
