@@ -79,7 +79,7 @@ class TestClientCaller:
         return r.status_code, r.data, r.headers
 
     def post(self, path: str, body: dict[str, Any]) -> tuple[int, bytes, Any]:
-        r = self.client.post(path, data=json.dumps(body))
+        r = self.client.post(path, data=json.dumps(body), content_type="application/json")
         return r.status_code, r.data, r.headers
 
     def close(self) -> None:

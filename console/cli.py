@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, NoReturn
 
 EXIT_USAGE = 2
+TRAINERS = ("numpy", "torch")  # the demo's trainers (rfconsole.controller.demo_trainers)
 
 
 def package_version() -> str:
@@ -21,6 +23,24 @@ def package_version() -> str:
         return version("rfconsole")
     except PackageNotFoundError:  # running from a source tree that is not installed
         return "0+unknown"
+
+
+def version_line() -> str:
+    """What `--version` prints: this rfconsole and the Python running it."""
+    return f"rfconsole {package_version()} (Python {platform.python_version()}, {sys.executable})"
+
+
+class _VersionAction(argparse.Action):
+    """`--version`, printed as is (argparse's own would wrap it at the terminal's width)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS,
+                 default: Any = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        print(version_line())
+        parser.exit()
 
 
 class UsageError(Exception):
@@ -79,6 +99,15 @@ def _env_typed(name: str, convert: Callable[[str], Any], default: Any) -> Any:
         raise UsageError(f"rfconsole: RFCONSOLE_{name}: {exc}.") from None
 
 
+def _env_choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    value = _env(name)
+    if value is None:
+        return default
+    if value not in choices:
+        raise UsageError(f"rfconsole: RFCONSOLE_{name}={value!r} is not one of {', '.join(choices)}.")
+    return value
+
+
 def _database_option(parser: argparse.ArgumentParser, suppress: bool) -> None:
     parser.add_argument(
         "--db",
@@ -114,23 +143,29 @@ def build_parser() -> argparse.ArgumentParser:
         description="Operator console for multi-config ML experiments: watch runs live and "
         "steer them with stop, resume, delete and clone-modify.",
     )
-    parser.add_argument("--version", action="version", version=f"rfconsole {package_version()}")
+    parser.add_argument("--version", action=_VersionAction,
+                        help="print the version and the Python it runs on, then exit")
     _console_options(parser, suppress=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     serve = commands.add_parser("serve", help="serve the dispatcher REST API in the foreground")
+    # No defaults here: rfconsole.dispatcher.config reads the RFCONSOLE_* variables (a flag wins).
     _database_option(serve, suppress=True)
-    serve.add_argument("--host", default=_env("HOST") or "127.0.0.1",
+    serve.add_argument("--host", default=None,
                        help="address to bind (env RFCONSOLE_HOST; default 127.0.0.1)")
-    serve.add_argument("--port", type=PORT, default=_env_typed("PORT", PORT, 8081),
+    serve.add_argument("--port", type=PORT, default=None,
                        help="port to bind, 0 for any free one (env RFCONSOLE_PORT; default 8081)")
-    serve.add_argument("--token", default=_env("TOKEN"),
+    serve.add_argument("--token", default=None,
                        help="require 'Authorization: Bearer TOKEN' (env RFCONSOLE_TOKEN)")
-    serve.add_argument("--cors-origin", action="append", metavar="ORIGIN",
-                       default=[o for o in (_env("CORS_ORIGIN") or "").split(",") if o],
+    serve.add_argument("--cors-origin", action="append", metavar="ORIGIN", default=None,
                        help="another origin allowed by CORS; repeatable (env RFCONSOLE_CORS_ORIGIN, comma-separated)")
-    serve.add_argument("--insecure", action="store_true", default=_env_flag("INSECURE"),
+    serve.add_argument("--allowed-host", action="append", metavar="HOST", default=None,
+                       help="another Host name served without a token, e.g. behind a proxy; repeatable "
+                            "(env RFCONSOLE_ALLOWED_HOSTS, comma-separated)")
+    serve.add_argument("--insecure", action="store_true", default=None,
                        help="allow a non-loopback address without a token (env RFCONSOLE_INSECURE)")
+    serve.add_argument("--readonly", action="store_true", default=argparse.SUPPRESS,
+                       help="refuse every IC op with 403 (env RFCONSOLE_READONLY)")
 
     demo = commands.add_parser("demo", help="run the demo experiment (with the console unless --headless)")
     _console_options(demo, suppress=True)
@@ -138,15 +173,18 @@ def build_parser() -> argparse.ArgumentParser:
                       help="run without the console, one line per event (env RFCONSOLE_HEADLESS)")
     demo.add_argument("--runs", type=POSITIVE, default=_env_typed("RUNS", POSITIVE, 6),
                       help="number of configs (env RFCONSOLE_RUNS; default 6)")
-    demo.add_argument("--chunks", type=POSITIVE, default=_env_typed("CHUNKS", POSITIVE, 12),
-                      help="chunks per epoch (env RFCONSOLE_CHUNKS; default 12)")
-    demo.add_argument("--epochs", type=POSITIVE, default=_env_typed("EPOCHS", POSITIVE, 3),
-                      help="epochs (env RFCONSOLE_EPOCHS; default 3)")
+    demo.add_argument("--chunks", type=POSITIVE, default=_env_typed("CHUNKS", POSITIVE, 30),
+                      help="chunks per epoch (env RFCONSOLE_CHUNKS; default 30)")
+    demo.add_argument("--epochs", type=POSITIVE, default=_env_typed("EPOCHS", POSITIVE, 5),
+                      help="epochs (env RFCONSOLE_EPOCHS; default 5)")
     demo.add_argument("--pace", type=SECONDS, default=_env_typed("PACE", SECONDS, 0.8),
                       metavar="SECONDS",
                       help="minimum seconds per chunk; 0 runs flat out (env RFCONSOLE_PACE; default 0.8)")
     demo.add_argument("--workers", type=POSITIVE, default=_env_typed("WORKERS", POSITIVE, 1),
                       help="runs trained at once (env RFCONSOLE_WORKERS; default 1)")
+    demo.add_argument("--trainer", choices=TRAINERS, default=_env_choice("TRAINER", TRAINERS, "numpy"),
+                      help="the demo's models: numpy MLPs, or PyTorch ones (needs pip install 'rfconsole[torch]'); "
+                      "a resumed experiment keeps its own (env RFCONSOLE_TRAINER; default numpy)")
     demo.add_argument("--experiment", metavar="NAME", default=_env("EXPERIMENT"),
                       help="experiment name; an unfinished one of that name is resumed (env RFCONSOLE_EXPERIMENT)")
     demo.add_argument("--mlflow", metavar="URI", default=_env("MLFLOW_URI"),

@@ -37,7 +37,9 @@ def dispatcher_thread(store: Store, args: argparse.Namespace) -> Iterator[tuple[
     server = None
     try:
         check_bind(args.host, token, getattr(args, "insecure", False))
-        server = DispatcherServer(create_app(store, token=token), host=args.host, port=args.port)
+        app = create_app(store, token=token, readonly=bool(getattr(args, "readonly", False)),
+                         bind_hosts=[args.host])
+        server = DispatcherServer(app, host=args.host, port=args.port)
         server.start()
     except ServerStartError as exc:
         yield None, str(exc)
@@ -115,6 +117,7 @@ class ControllerThread:
 def run_demo_console(args: argparse.Namespace) -> int:
     """The demo experiment's controller in the background and the console on it."""
     from rfconsole.controller.demo import make_demo_controller, resume_command
+    from rfconsole.controller.demo_trainers import TrainerUnavailable, trainer_of
 
     try:
         store = open_store(args.db)
@@ -125,9 +128,12 @@ def run_demo_console(args: argparse.Namespace) -> int:
             controller = make_demo_controller(
                 store, experiment=args.experiment, runs=args.runs, chunks=args.chunks,
                 epochs=args.epochs, pace=args.pace, workers=getattr(args, "workers", 1),
+                trainer=getattr(args, "trainer", "numpy"),
                 mlflow_tracking_uri=getattr(args, "mlflow", None))
         except StoreError as exc:
             return _fail(exc.message)
+        except TrainerUnavailable as exc:
+            return _fail(str(exc))
         runner = ControllerThread(controller)
         with dispatcher_thread(store, args) as (url, error):
             app = _build_app(store, args, url, error, experiment=controller.experiment_name)
@@ -145,7 +151,8 @@ def run_demo_console(args: argparse.Namespace) -> int:
                          f"{CONTROLLER_JOIN_SECONDS} s of quitting.")
         with store.read() as session:
             status = experiments.get_experiment(session, controller.experiment_id).status
-        hint = (f"; resume it with {resume_command(name, args.db)}"
+        trainer = trainer_of(controller.experiment.config_schema)
+        hint = (f"; resume it with {resume_command(name, args.db, trainer=trainer)}"
                 if status == "cancelled" else ".")
         print(f"Experiment {name!r} is {status}{hint}")
         return 0

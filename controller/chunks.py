@@ -79,7 +79,7 @@ class ChunkTrainer:
     def build_model(self, live: LiveRun) -> Any:
         """A model for the run, loaded from its checkpoint when it has one."""
         model = self.trainer.create_model(live.config)
-        checkpoint = self.checkpoints.load(live.run_id)
+        checkpoint = self.checkpoints.load(live.run_id, live.checkpoint_path)
         if checkpoint is not None:
             self.trainer.set_state(model, checkpoint.state)
         return model

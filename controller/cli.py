@@ -21,6 +21,7 @@ from typing import TextIO
 from rfconsole.db import Store, StoreError, experiment_log
 
 from .demo import make_demo_controller, resume_command
+from .demo_trainers import TrainerUnavailable, trainer_of
 from .events import ControllerEvent
 from .runner import Controller
 
@@ -61,7 +62,7 @@ def run_demo_headless(args: argparse.Namespace, out: TextIO | None = None) -> in
         controller = make_demo_controller(
             store, experiment=args.experiment, runs=args.runs, chunks=args.chunks,
             epochs=args.epochs, pace=args.pace, workers=getattr(args, "workers", 1),
-            on_event=lambda event: say(event_line(event)),
+            on_event=lambda event: say(event_line(event)), trainer=getattr(args, "trainer", "numpy"),
             mlflow_tracking_uri=getattr(args, "mlflow", None))
         say(f"Experiment {controller.experiment_name!r} in {store.url}; log: "
             f"{experiment_log.log_file(controller.experiment_path)}. Ctrl-C ends it.")
@@ -69,6 +70,9 @@ def run_demo_headless(args: argparse.Namespace, out: TextIO | None = None) -> in
             experiment = controller.run()
     except StoreError as exc:
         print(f"rfconsole: {exc.message}", file=sys.stderr)
+        return EXIT_FAILED
+    except TrainerUnavailable as exc:
+        print(f"rfconsole: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         say("Interrupted; the experiment was cancelled.")
@@ -79,8 +83,9 @@ def run_demo_headless(args: argparse.Namespace, out: TextIO | None = None) -> in
     finally:
         store.close()
     if experiment.status == "cancelled":
-        say(f"Experiment {experiment.name!r} cancelled; resume it with "
-            f"{resume_command(experiment.name, args.db, headless=True)}")
+        command = resume_command(experiment.name, args.db, headless=True,
+                                 trainer=trainer_of(controller.experiment.config_schema))
+        say(f"Experiment {experiment.name!r} cancelled; resume it with {command}")
         return EXIT_INTERRUPTED
     return 0 if experiment.status == "completed" else EXIT_FAILED
 

@@ -1,6 +1,6 @@
 """Controller events: one per thing that happens, sent to the experiment log and to a listener.
 
-The experiment log (DESIGN.md §5) gets every run start, stop, completion and
+The experiment log gets every run start, stop, completion and
 failure (component `controller`) and every op received, applied, skipped or
 failed (component `interactive-control`), and what the MLflow mirror has to say
 (unreachable, caught up again). Chunk completions go to the listener only (the

@@ -23,6 +23,7 @@ class LiveRun:
     model: Any = field(default=None, repr=False)  # None: rebuild from the checkpoint first
     announced: bool = False  # "run started" said already
     lineage: str = ""  # e.g. " (warm clone of run 3)", for the "run started" line
+    checkpoint_path: str | None = None  # the committed checkpoint (the one its row names)
 
     @classmethod
     def from_read(cls, run: RunRead, position: int, completed_steps: int) -> LiveRun:
@@ -32,6 +33,7 @@ class LiveRun:
             position=position,
             completed_steps=completed_steps,
             status=run.status if run.status in ("NEW", "ONGOING") else "ONGOING",
+            checkpoint_path=run.checkpoint_path,
         )
 
 

@@ -277,6 +277,9 @@ class MlflowBridge:
             # MLflow's own client retries for minutes by default; this mirror retries itself.
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+            # MLflow 3's client sends usage reports unless told not to (before its first import:
+            # it decides then); a user who wants them sets the variable to false.
+            os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
             from mlflow.entities import Metric, Param, RunTag, ViewType  # noqa: F401
             from mlflow.tracking import MlflowClient
 

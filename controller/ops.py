@@ -1,4 +1,4 @@
-"""Applying claimed IC ops to a running experiment (DESIGN.md §3, the controller's column).
+"""Applying pending IC ops to a running experiment's rotation.
 
 Each op ends COMPLETED, FAILED (with the error) or SKIPPED (with the reason),
 with processed_at. The run's change and the op's outcome are written in one
@@ -11,24 +11,25 @@ trainer to end the chunk early.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
-from rfconsole.db import ICOpRead, RunRead, ic_ops, runs
+from rfconsole.db import ICOpRead, RunRead, ic_ops, progress, runs
 
 from . import events
-from .checkpoints import Checkpoint
+from .checkpoints import Checkpoint, CheckpointRefused
+from .context import ExperimentContext
 from .live import LiveRun, error_text, progress_fields
-
-if TYPE_CHECKING:
-    from .runner import Controller
+from .rotation import Rotation
 
 LOGGER = logging.getLogger("rfconsole.controller")
 _VERB = {"STOP": "stop", "RESUME": "resume", "DELETE": "delete", "CLONE_MODIFY": "clone-modify"}
 
 
 class OpExecutor:
-    def __init__(self, controller: Controller) -> None:
-        self.ctl = controller
+    """Applies ops to the rotation, recording each outcome in the database."""
+
+    def __init__(self, context: ExperimentContext, rotation: Rotation) -> None:
+        self.ctx = context
+        self.rotation = rotation
         self._received: set[int] = set()
 
     def apply_all(self, ops: list[ICOpRead]) -> None:
@@ -41,13 +42,13 @@ class OpExecutor:
                 self._say(events.OP_RECEIVED, op, f"Received {self._describe(op)} from "
                           f"{op.origin or 'an unknown origin'}.")
             if op.run_id in waiting_runs or (
-                op.operation in ("STOP", "DELETE") and op.run_id in self.ctl.busy
+                op.operation in ("STOP", "DELETE") and self.rotation.is_busy(op.run_id)
             ):
                 waiting_runs.add(op.run_id)
                 if op.new_run_id is not None:  # so do later ops on the clone it has yet to start
                     waiting_runs.add(op.new_run_id)
                 if op.operation in ("STOP", "DELETE"):  # its own apply clears the flag
-                    self.ctl.watch.flag(op.run_id)
+                    self.ctx.watch.flag(op.run_id)
                 continue
             try:
                 getattr(self, f"_apply_{op.operation.lower()}")(op)
@@ -58,8 +59,8 @@ class OpExecutor:
     # --- the four ops ------------------------------------------------------
 
     def _apply_stop(self, op: ICOpRead) -> None:
-        live = self.ctl.live.get(op.run_id)
-        with self.ctl.store.write() as session:
+        live = self.rotation.live.get(op.run_id)
+        with self.ctx.store.write() as session:
             run = runs.get_run(session, op.run_id)
             if live is None or run.status not in ("NEW", "ONGOING"):
                 reason = f"Run {op.run_id} is {run.status}, so there was nothing to stop."
@@ -73,59 +74,70 @@ class OpExecutor:
         if skipped:
             self._say(events.OP_SKIPPED, op, f"Skipped {self._describe(op)}: {skipped}")
             return
-        self.ctl.live.pop(op.run_id, None)
-        self.ctl.stopped.add(op.run_id)
-        self.ctl.watch.clear(op.run_id)
+        self.rotation.stop(op.run_id)
+        self.ctx.watch.clear(op.run_id)
         assert live is not None
         live.model = None  # the checkpoint holds its state until a resume
-        self.ctl.reporter.emit(events.RUN_STOPPED, f"Stopped run {op.run_id} after "
+        self.ctx.reporter.emit(events.RUN_STOPPED, f"Stopped run {op.run_id} after "
                                f"{live.position} chunks (op {op.ic_id}).", run_id=op.run_id)
         self._say(events.OP_APPLIED, op, f"Applied {self._describe(op)}.")
 
     def _apply_resume(self, op: ICOpRead) -> None:
-        with self.ctl.store.write() as session:
+        refused: str | None = None
+        with self.ctx.store.write() as session:
             run = runs.get_run(session, op.run_id)
-            if run.status != "STOPPED" or op.run_id in self.ctl.live:
+            if run.status != "STOPPED" or op.run_id in self.rotation:
                 reason = f"Run {op.run_id} is {run.status}, so there was nothing to resume."
                 ic_ops.mark_skipped(session, op.ic_id, reason)
             else:
                 reason = None
-                live = self.ctl.live_run_from(run)
-                runs.update_run(session, op.run_id, status="ONGOING", ended_by=None,
-                                **progress_fields(live.position, *self.ctl.shape))
-                ic_ops.mark_completed(session, op.ic_id)
+                try:
+                    live = self.ctx.restore(run)
+                except CheckpointRefused as exc:  # the run fails alone, with the reason
+                    refused = str(exc)
+                    progress.fail_run(session, op.run_id, refused)
+                    progress.bump_revision(session, run.experiment_id)
+                    ic_ops.mark_failed(session, op.ic_id, refused)
+                else:
+                    runs.update_run(session, op.run_id, status="ONGOING", ended_by=None,
+                                    **progress_fields(live.position, *self.ctx.shape))
+                    ic_ops.mark_completed(session, op.ic_id)
         if reason:
             self._say(events.OP_SKIPPED, op, f"Skipped {self._describe(op)}: {reason}")
             return
+        if refused:
+            self.rotation.remove(op.run_id)
+            self.ctx.reporter.emit(events.RUN_FAILED, f"Run {op.run_id} failed: {refused}",
+                                   run_id=op.run_id)
+            self._say(events.OP_FAILED, op, f"Failed {self._describe(op)}: {refused}")
+            return
         live.status = "ONGOING"
         live.announced = True
-        self.ctl.add_live(live)
-        self.ctl.stopped.discard(op.run_id)
-        self.ctl.watch.clear(op.run_id)
-        self.ctl.reporter.emit(events.RUN_RESUMED, f"Resumed run {op.run_id} at chunk "
-                               f"{live.position + 1} of {self.ctl.total_chunks} (op {op.ic_id}).",
+        self.rotation.add(live)
+        self.ctx.watch.clear(op.run_id)
+        self.ctx.reporter.emit(events.RUN_RESUMED, f"Resumed run {op.run_id} at chunk "
+                               f"{live.position + 1} of {self.ctx.total_chunks} (op {op.ic_id}).",
                                run_id=op.run_id)
         self._say(events.OP_APPLIED, op, f"Applied {self._describe(op)}.")
 
     def _apply_delete(self, op: ICOpRead) -> None:
         # The request already marked the run KILLED; drop it and its state.
-        with self.ctl.store.write() as session:
+        with self.ctx.store.write() as session:
             runs.update_run(session, op.run_id, checkpoint_path=None)
             ic_ops.mark_completed(session, op.ic_id)
-        self.ctl.live.pop(op.run_id, None)
-        self.ctl.stopped.discard(op.run_id)
-        self.ctl.watch.clear(op.run_id)
+        self.rotation.remove(op.run_id)
+        self.ctx.watch.clear(op.run_id)
         try:
-            self.ctl.checkpoints.drop(op.run_id)
+            self.ctx.checkpoints.drop(op.run_id)
         except OSError as exc:  # the delete is applied and recorded; only a file is left over
             LOGGER.warning("could not remove the checkpoint of deleted run %s: %s", op.run_id, exc)
-        self.ctl.reporter.emit(events.RUN_DELETED, f"Deleted run {op.run_id} (op {op.ic_id}).",
+        self.ctx.reporter.emit(events.RUN_DELETED, f"Deleted run {op.run_id} (op {op.ic_id}).",
                                run_id=op.run_id)
         self._say(events.OP_APPLIED, op, f"Applied {self._describe(op)}.")
 
     def _apply_clone_modify(self, op: ICOpRead) -> None:
         clone_id = op.new_run_id
-        with self.ctl.store.read() as session:
+        with self.ctx.store.read() as session:
             clone = runs.get_run(session, clone_id) if clone_id is not None else None
             parent = runs.get_run(session, op.run_id)
         if clone is None or clone.status != "NEW":
@@ -136,7 +148,7 @@ class OpExecutor:
             live = self._build_clone(op, clone, parent)
         except Exception as exc:  # a bad clone config fails the clone alone
             message = error_text(exc)
-            with self.ctl.store.write() as session:
+            with self.ctx.store.write() as session:
                 status = runs.get_run(session, clone.run_id).status
                 if status != "NEW":  # deleted meanwhile: nothing left to fail
                     reason = _changed(clone.run_id, status)
@@ -149,47 +161,48 @@ class OpExecutor:
             if reason:
                 self._say(events.OP_SKIPPED, op, f"Skipped {self._describe(op)}: {reason}")
                 return
-            self.ctl.reporter.emit(events.RUN_FAILED, f"Run {clone.run_id} (clone of run "
+            self.ctx.reporter.emit(events.RUN_FAILED, f"Run {clone.run_id} (clone of run "
                                    f"{op.run_id}) failed to start: {message}", run_id=clone.run_id)
             self._say(events.OP_FAILED, op, f"Failed {self._describe(op)}: {message}")
             return
-        with self.ctl.store.write() as session:
+        with self.ctx.store.write() as session:
             current = runs.get_run(session, clone.run_id)
             if current.status != "NEW":
                 reason = _changed(clone.run_id, current.status)
                 ic_ops.mark_skipped(session, op.ic_id, reason)
             else:
                 reason = None
-                fields = progress_fields(live.position, *self.ctl.shape)
+                fields = progress_fields(live.position, *self.ctx.shape)
                 checkpoint_path = None
                 if op.warm_start:  # its own first checkpoint: the parent's state
-                    state = self.ctl.trainer.get_state(live.model)
-                    checkpoint_path = str(self.ctl.checkpoints.save(
+                    state = self.ctx.trainer.get_state(live.model)
+                    checkpoint_path = str(self.ctx.checkpoints.save(
                         clone.run_id, Checkpoint(state, live.position, live.completed_steps)))
                 runs.update_run(session, clone.run_id, completed_steps=live.completed_steps,
                                 checkpoint_path=checkpoint_path, **fields)
                 ic_ops.mark_completed(session, op.ic_id)
+                live.checkpoint_path = checkpoint_path
         if reason:
             self._say(events.OP_SKIPPED, op, f"Skipped {self._describe(op)}: {reason}")
             return
-        self.ctl.add_live(live)
+        self.rotation.add(live)
         how = (f"warm from run {op.run_id}'s checkpoint after {live.position} chunks"
                if op.warm_start else "cold, from scratch")
         self._say(events.OP_APPLIED, op, f"Applied {self._describe(op)}: run {clone.run_id} "
                   f"starts {how}.")
 
     def _build_clone(self, op: ICOpRead, clone: RunRead, parent: RunRead) -> LiveRun:
-        trainer = self.ctl.trainer
+        trainer = self.ctx.trainer
         model = trainer.create_model(clone.config_leaf)
         position = steps = 0
         if op.warm_start:
-            checkpoint = self.ctl.checkpoints.load(parent.run_id, parent.checkpoint_path)
+            checkpoint = self.ctx.checkpoints.load(parent.run_id, parent.checkpoint_path)
             if checkpoint is None:
                 raise RuntimeError(f"run {parent.run_id} has no checkpoint to warm-start from")
             trainer.set_state(model, checkpoint.state)
             # Continue the data order where the parent was; a finished parent's
             # weights start a full new schedule.
-            if checkpoint.position < self.ctl.total_chunks:
+            if checkpoint.position < self.ctx.total_chunks:
                 position, steps = checkpoint.position, checkpoint.completed_steps
         kind = "warm" if op.warm_start else "cold"
         return LiveRun(run_id=clone.run_id, config=dict(clone.config_leaf), position=position,
@@ -199,13 +212,13 @@ class OpExecutor:
     # --- outcomes ----------------------------------------------------------
 
     def _skip(self, op: ICOpRead, reason: str) -> None:
-        with self.ctl.store.write() as session:
+        with self.ctx.store.write() as session:
             ic_ops.mark_skipped(session, op.ic_id, reason)
         self._say(events.OP_SKIPPED, op, f"Skipped {self._describe(op)}: {reason}")
 
     def _fail(self, op: ICOpRead, message: str) -> None:
         try:
-            with self.ctl.store.write() as session:
+            with self.ctx.store.write() as session:
                 if ic_ops.get_op(session, op.ic_id).status == "PENDING":
                     ic_ops.mark_failed(session, op.ic_id, message)
                     # A clone whose op failed never starts: it must not wait as NEW for ever
@@ -219,7 +232,7 @@ class OpExecutor:
         self._say(events.OP_FAILED, op, f"Failed {self._describe(op)}: {message}")
 
     def _say(self, kind: str, op: ICOpRead, message: str) -> None:
-        self.ctl.reporter.emit(kind, message, run_id=op.run_id, ic_id=op.ic_id,
+        self.ctx.reporter.emit(kind, message, run_id=op.run_id, ic_id=op.ic_id,
                                details={"operation": op.operation, "new_run_id": op.new_run_id})
 
     @staticmethod

@@ -11,8 +11,8 @@ of data, and turn it into a snapshot of its state (a checkpoint) and back:
         def get_state(self, model): ...            # a picklable snapshot, not aliased to the model
         def set_state(self, model, state): ...     # load a snapshot (same or compatible config)
 
-Checkpoints are the `get_state` snapshots, pickled by the controller to
-`<experiment path>/checkpoints/run_<id>.ckpt` after every chunk; the latest one
+Checkpoints are the `get_state` snapshots, pickled and signed by the controller
+under `<experiment path>/checkpoints/` after every chunk; the latest one
 of each run also stays in memory, so that a resume or a warm clone reads no
 file. A trainer whose states are too big to hold twice sets
 `checkpoints_in_memory = False`.

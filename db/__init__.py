@@ -1,8 +1,17 @@
 """rfconsole's data layer: tables, engine, and the IC-op rules (imports neither Flask nor Textual)."""
 
 from . import configs, experiments, ic_ops, metrics, runs
-from .engine import default_db_path, make_engine, resolve_db_url
-from .errors import ConflictError, InvalidError, NotFoundError, SchemaVersionError, StoreError
+from .engine import default_db_path, make_engine, mask_url, resolve_db_url
+from .errors import (
+    ConflictError,
+    DatabaseBusy,
+    DatabaseReadOnly,
+    DatabaseUnavailableError,
+    InvalidError,
+    NotFoundError,
+    SchemaVersionError,
+    StoreError,
+)
 from .models import (
     SCHEMA_VERSION,
     TERMINAL_RUN_STATUSES,
@@ -17,6 +26,9 @@ __all__ = [
     "SCHEMA_VERSION",
     "TERMINAL_RUN_STATUSES",
     "ConflictError",
+    "DatabaseBusy",
+    "DatabaseReadOnly",
+    "DatabaseUnavailableError",
     "ExperimentRead",
     "ICOpRead",
     "InvalidError",
@@ -31,6 +43,7 @@ __all__ = [
     "experiments",
     "ic_ops",
     "make_engine",
+    "mask_url",
     "metrics",
     "resolve_db_url",
     "runs",

@@ -34,7 +34,11 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 
 def check_depth(value: Any, what: str = "The config") -> None:
-    """Raise InvalidError when `value` nests objects or lists more than MAX_CONFIG_DEPTH deep."""
+    """Raise InvalidError when `value` nests objects or lists more than MAX_CONFIG_DEPTH deep,
+    or holds a NUL character in a key or a string (PostgreSQL cannot store one in text, and
+    both backends refuse alike)."""
+    if isinstance(value, str):
+        _refuse_nul(value, what)
     level = [value] if isinstance(value, (dict, list)) else []
     depth = 0
     while level:
@@ -43,12 +47,23 @@ def check_depth(value: Any, what: str = "The config") -> None:
             raise InvalidError(
                 f"{what} nests more than {MAX_CONFIG_DEPTH} levels deep; send a flatter JSON object."
             )
-        level = [
-            child
-            for item in level
-            for child in (item.values() if isinstance(item, dict) else item)
-            if isinstance(child, (dict, list))
-        ]
+        children: list[Any] = []
+        for item in level:
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    _refuse_nul(key, what)
+                    children.append(child)
+            else:
+                children.extend(item)
+        for child in children:
+            if isinstance(child, str):
+                _refuse_nul(child, what)
+        level = [child for child in children if isinstance(child, (dict, list))]
+
+
+def _refuse_nul(text: Any, what: str) -> None:
+    if isinstance(text, str) and "\x00" in text:
+        raise InvalidError(f"{what} holds a NUL character (\\x00), which cannot be stored; remove it.")
 
 
 def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:

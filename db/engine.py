@@ -11,19 +11,38 @@ fails to upgrade a read lock (which the busy timeout cannot retry).
 
 from __future__ import annotations
 
+import json
+import math
 import os
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
 from platformdirs import user_data_dir
-from sqlalchemy import Engine, event, inspect
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy import Engine, event, insert, inspect, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlmodel import Session, SQLModel, create_engine
 
+from .driver_errors import classify
 from .errors import InvalidError, SchemaVersionError, StoreError
 from .migrate import can_migrate, migrate
 from .models import SCHEMA_VERSION, Meta
+from .opening import check_db_text, refuse_foreign_sqlite
+from .urls import describe_url, mask_url, sqlite_file
+
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "DB_ENV_VAR",
+    "default_db_path",
+    "ensure_schema",
+    "make_engine",
+    "mask_url",
+    "resolve_db_url",
+    "sqlite_file",
+    "write_engine",
+]
 
 BUSY_TIMEOUT_MS = 30_000
 DB_ENV_VAR = "RFCONSOLE_DB"
@@ -39,6 +58,7 @@ def resolve_db_url(path_or_url: str | os.PathLike[str] | None = None) -> str:
     value = os.fspath(path_or_url) if path_or_url is not None else os.environ.get(DB_ENV_VAR)
     if not value:
         return f"sqlite:///{default_db_path()}"
+    check_db_text(value)
     if "://" in value:
         try:
             make_url(value)
@@ -52,27 +72,40 @@ def resolve_db_url(path_or_url: str | os.PathLike[str] | None = None) -> str:
     return f"sqlite:///{Path(value).expanduser().resolve()}"
 
 
-def sqlite_file(url: str) -> Path | None:
-    """The file behind an SQLite URL, or None for other databases and :memory:."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database:
-        return None
-    if parsed.database == ":memory:":
-        return None
-    return Path(parsed.database)
-
-
 def _set_sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     # Driver-level implicit transactions off: the "begin" listener issues BEGIN.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _switch_to_wal(cursor)
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
     finally:
         cursor.close()
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """PRAGMA journal_mode = WAL, retried while another process is switching the same new file:
+    SQLite answers "database is locked" at once then, without waiting for the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = 0.002
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
+
+
+def _set_postgresql_lock_timeout(dbapi_connection: Any, connection_record: Any) -> None:
+    # A lock held past the busy timeout is DatabaseBusy, as on SQLite (not a wait for ever).
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute(f"SET lock_timeout = {BUSY_TIMEOUT_MS}")
+    dbapi_connection.commit()
 
 
 def _sqlite_begin(conn: Any) -> None:
@@ -89,14 +122,14 @@ def make_engine(url: str | None = None, *, create: bool = True) -> Engine:
     StoreError with one sentence for anything else that stops it opening (a
     missing driver, a file that is not a database, a folder that cannot be made).
     """
-    url = resolve_db_url(url) if url is None or "://" not in url else url
+    url = resolve_db_url(url)
     try:
         return _open_engine(url, create)
     except StoreError:
         raise
     except (OSError, ImportError, SQLAlchemyError) as exc:
         raise StoreError(
-            f"Cannot open the database at {_describe_url(url)}: {_reason(exc)}; "
+            f"Cannot open the database at {describe_url(url)}: {_reason(exc)}; "
             f"check --db or RFCONSOLE_DB."
         ) from exc
 
@@ -108,14 +141,24 @@ def _open_engine(url: str, create: bool) -> Engine:
             path.parent.mkdir(parents=True, exist_ok=True)
         elif not path.exists():
             raise InvalidError(f"There is no database at {path}; start an experiment first.")
+        refuse_foreign_sqlite(path)  # before any connection: ours switch the file to WAL
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
         )
         event.listen(engine, "connect", _set_sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
+    elif make_url(url).get_backend_name() == "postgresql":
+        # Reads are snapshots (repeatable read), as on SQLite; `write_engine`
+        # switches writes to read committed.
+        engine = create_engine(
+            url, pool_pre_ping=True, isolation_level="REPEATABLE READ", json_serializer=_json_text
+        )
+        event.listen(engine, "connect", _set_postgresql_lock_timeout)
     else:
         engine = create_engine(url, pool_pre_ping=True)
+    event.listen(engine, "before_cursor_execute", _refuse_nul)
+    event.listen(engine, "handle_error", classify)
     try:
         ensure_schema(engine, create=create)
     except Exception:
@@ -124,13 +167,18 @@ def _open_engine(url: str, create: bool) -> Engine:
     return engine
 
 
-def _describe_url(url: str | URL) -> str:
-    """The SQLite file, or the URL with its password hidden."""
-    try:
-        path = sqlite_file(str(url))
-        return str(path) if path is not None else make_url(url).render_as_string(hide_password=True)
-    except SQLAlchemyError:
-        return "the given URL"  # unparseable: never echo it, it may hold a password
+def _refuse_nul(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+                executemany: bool) -> None:
+    """Refuse text holding a NUL character, on every backend: PostgreSQL can neither store
+    nor compare it, and SQLite should not accept what PostgreSQL refuses."""
+    rows = parameters if executemany else [parameters]
+    for row in rows:
+        values = row.values() if isinstance(row, dict) else row or ()
+        for value in values:
+            if isinstance(value, str) and "\x00" in value:
+                raise InvalidError(
+                    "Text holding a NUL character (\\x00) cannot be stored or looked up; remove it."
+                )
 
 
 def _reason(exc: BaseException) -> str:
@@ -144,45 +192,93 @@ def _reason(exc: BaseException) -> str:
 
 
 def write_engine(engine: Engine) -> Engine:
-    """The same engine and pool, with write transactions that lock at BEGIN."""
+    """The same engine and pool, for write transactions.
+
+    On SQLite they take the write lock at BEGIN. On PostgreSQL they run at read
+    committed: an IC request that waited for a run's row lock then reads what
+    the previous holder committed (at repeatable read it would fail instead).
+    """
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(rfconsole_write=True, isolation_level="READ COMMITTED")
     return engine.execution_options(rfconsole_write=True)
 
 
-def _schema_version(engine: Engine) -> str | None:
-    with Session(engine) as session:
-        row = session.get(Meta, "schema_version")
-        return row.value if row is not None else None
+def _json_text(value: Any) -> str:
+    """JSON for PostgreSQL's json type, which has no NaN or Infinity: those are stored as null."""
+    try:
+        return json.dumps(value, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(value), allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
 
 
 def ensure_schema(engine: Engine, *, create: bool = True) -> None:
     """Create the tables of a new database, or check (and migrate) the version of an existing one."""
-    where = _describe_url(engine.url)
     tables = set(inspect(engine).get_table_names())
     if Meta.__tablename__ not in tables:
-        if tables and "runs" in tables:
-            raise SchemaVersionError(
-                f"The database at {where} was not made by rfconsole (it has no "
-                f"{Meta.__tablename__} table); point --db at another file."
-            )
+        _refuse_foreign_tables(engine, tables)
         if not create:
             raise SchemaVersionError(
-                f"The database at {where} holds no rfconsole data yet; start an experiment "
-                f"first or point --db at another database."
+                f"The database at {describe_url(engine.url)} holds no rfconsole data yet; start an "
+                f"experiment first or point --db at another database."
             )
-        SQLModel.metadata.create_all(write_engine(engine))
-        with Session(write_engine(engine)) as session:
-            if session.get(Meta, "schema_version") is None:
-                session.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
-            session.commit()
-        return
+        _create_schema(engine)
     found = _schema_version(engine)
     if found != str(SCHEMA_VERSION) and can_migrate(found):
         migrate(write_engine(engine))
         found = _schema_version(engine)
     if found != str(SCHEMA_VERSION):
         raise SchemaVersionError(
-            f"The database at {where} has schema version {found}, but this rfconsole "
-            f"reads version {SCHEMA_VERSION}; use the rfconsole that wrote it or point "
+            f"The database at {describe_url(engine.url)} has schema version {found}, but this "
+            f"rfconsole reads version {SCHEMA_VERSION}; use the rfconsole that wrote it or point "
             f"--db at a new file."
         )
 
+
+def _refuse_foreign_tables(engine: Engine, tables: set[str]) -> None:
+    if tables:
+        raise SchemaVersionError(
+            f"The database at {describe_url(engine.url)} was not made by rfconsole (it has no "
+            f"{Meta.__tablename__} table); point --db at another file."
+        )
+
+
+# PostgreSQL: one creator of the tables at a time (a transaction-level advisory lock).
+_CREATE_LOCK_KEY = 0x7266636F6E736F6C  # "rfconsol"
+
+
+def _create_schema(engine: Engine) -> None:
+    """The tables and the version row in one write transaction, made by one process only.
+
+    On SQLite the transaction begins IMMEDIATE, on PostgreSQL it takes an advisory
+    lock, so a second process creating the same new database waits, then finds
+    the schema complete (never tables without a version).
+    """
+    with write_engine(engine).begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CREATE_LOCK_KEY})
+        tables = set(inspect(conn).get_table_names())
+        if Meta.__tablename__ in tables:
+            return  # another process made it meanwhile
+        _refuse_foreign_tables(engine, tables)
+        SQLModel.metadata.create_all(conn)
+        conn.execute(
+            insert(Meta.__table__).values(  # type: ignore[attr-defined]
+                key="schema_version", value=str(SCHEMA_VERSION)
+            )
+        )
+
+
+def _schema_version(engine: Engine) -> str | None:
+    with Session(engine) as session:
+        row = session.get(Meta, "schema_version")
+        return row.value if row is not None else None

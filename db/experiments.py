@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from .configs import check_schema
+from .configs import check_depth, check_schema
 from .errors import ConflictError, InvalidError, NotFoundError
 from .models import EXPERIMENT_STATUSES, Experiment, ExperimentRead, is_id, utcnow
 
@@ -36,6 +36,8 @@ def create_experiment(
         )
     if num_chunks < 1 or num_epochs < 1:
         raise InvalidError("An experiment needs at least one chunk and one epoch.")
+    check_depth(config, "The experiment's config")
+    check_depth(config_schema, "The config schema")
     if config_schema is not None:
         check_schema(config_schema)
     if session.exec(select(Experiment.id).where(Experiment.name == name)).first() is not None:
@@ -114,13 +116,30 @@ def set_experiment_status(
     return ExperimentRead.model_validate(row)
 
 
+_PENDING_BUMPS = "rfconsole_revision_bumps"
+
+
 def bump_revision(session: Session, experiment_id: int) -> None:
-    """Mark that one of the experiment's runs changed (readers compare revisions)."""
-    session.execute(
-        update(Experiment)
-        .where(col(Experiment.id) == experiment_id)
-        .values(revision=Experiment.revision + 1)
-    )
+    """Mark that one of the experiment's runs changed (readers compare revisions).
+
+    The bump is written once per transaction, just before `Store.write()` commits
+    (`apply_revision_bumps`): the experiment row is then always the last row a
+    write transaction locks, so on PostgreSQL a transaction that changes several
+    runs never holds it while it waits for a run row that an IC request holds
+    (which would deadlock against that request).
+    """
+    session.info.setdefault(_PENDING_BUMPS, set()).add(experiment_id)
+
+
+def apply_revision_bumps(session: Session) -> None:
+    """Write the revision bumps of this transaction (Store.write() calls it before committing)."""
+    pending = session.info.pop(_PENDING_BUMPS, None)
+    for experiment_id in sorted(pending or ()):
+        session.execute(
+            update(Experiment)
+            .where(col(Experiment.id) == experiment_id)
+            .values(revision=Experiment.revision + 1)
+        )
 
 
 def get_revision(session: Session, experiment_id: int) -> int:

@@ -1,8 +1,9 @@
-"""Interactive Control ops: the state rules of DESIGN.md §3, in one place.
+"""Interactive Control ops: the run-state rules of the design, in one place.
 
 Every `request_*` function checks the rules and inserts the op in the caller's
-write transaction (`Store.write()`, which holds SQLite's write lock from BEGIN),
-so two racing requests cannot both pass. The dispatcher and the console call
+write transaction (`Store.write()`, which holds SQLite's write lock from BEGIN;
+on PostgreSQL the run's row is locked FOR UPDATE first), so two racing requests
+for one run cannot both pass. The dispatcher and the console call
 these and nothing else to queue ops; the controller claims and settles them.
 """
 
@@ -54,6 +55,10 @@ _RUN_AND_EXPERIMENT = (
     .join_from(_RUNS, _EXPERIMENTS, _RUNS.c.experiment_id == _EXPERIMENTS.c.id)
     .where(_RUNS.c.run_id == bindparam("wanted_run_id"))
 )
+# On a server database, the run's row is locked for the rest of the transaction
+# before the rules are read: racing requests for one run then check and insert
+# one after the other, as SQLite's database-wide write lock makes them do.
+_LOCK_RUN = select(_RUNS.c.run_id).where(_RUNS.c.run_id == bindparam("wanted_run_id")).with_for_update()
 _PENDING_OPS = select(_OPS.c.ic_id, _OPS.c.config_leaf, _OPS.c.warm_start).where(
     _OPS.c.run_id == bindparam("wanted_run_id"),
     _OPS.c.operation == bindparam("wanted_operation"),
@@ -76,8 +81,12 @@ def _load_run_for(session: Session, operation: str, run_id: int) -> Any:
         raise InvalidError("run_id must be a non-negative whole number.")
     if run_id > MAX_ID:  # the driver would raise OverflowError binding it
         raise NotFoundError(f"There is no run with id {run_id}.")
-    session.flush()  # the Core read below must see this transaction's pending ORM changes
-    run = session.connection().execute(_RUN_AND_EXPERIMENT, {"wanted_run_id": run_id}).first()
+    session.flush()  # the Core reads below must see this transaction's pending ORM changes
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        # Read committed: the statements after the lock see what the holder before us committed.
+        connection.execute(_LOCK_RUN, {"wanted_run_id": run_id})
+    run = connection.execute(_RUN_AND_EXPERIMENT, {"wanted_run_id": run_id}).first()
     if run is None:
         raise NotFoundError(f"There is no run with id {run_id}.")
     if run.experiment_status in _CLOSED_EXPERIMENT:

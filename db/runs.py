@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from .configs import flatten
+from .configs import check_depth, flatten
 from .errors import InvalidError, NotFoundError
 from .experiments import bump_revision
 from .models import RUN_STATUSES, Run, RunRead, is_id, utcnow
@@ -55,6 +55,7 @@ def create_run(
     """Add a NEW run; its name is `run_<id>` unless one is given."""
     if not isinstance(config_leaf, dict):
         raise InvalidError("A run config must be a JSON object.")
+    check_depth(config_leaf, "The run's config")
     now = utcnow()
     row = Run(
         experiment_id=experiment_id,
@@ -151,6 +152,7 @@ def update_run(session: Session, run_id: int, **fields: Any) -> RunRead:
     for name, value in fields.items():
         setattr(row, name, value)
     if "config_leaf" in fields:
+        check_depth(fields["config_leaf"], "The run's config")
         row.flattened_config = flatten(fields["config_leaf"])
     row.updated_at = utcnow()
     session.add(row)

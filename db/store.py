@@ -19,7 +19,8 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from .engine import make_engine, sqlite_file, write_engine
+from .engine import make_engine, mask_url, sqlite_file, write_engine
+from .experiments import apply_revision_bumps
 
 
 class Store:
@@ -35,7 +36,7 @@ class Store:
 
     @property
     def url(self) -> str:
-        return self.engine.url.render_as_string(hide_password=True)
+        return mask_url(self.engine.url)
 
     @property
     def path(self) -> Path | None:
@@ -52,6 +53,7 @@ class Store:
         with Session(self._writer, expire_on_commit=False) as session:
             try:
                 yield session
+                apply_revision_bumps(session)
                 session.commit()
             except BaseException:
                 session.rollback()

@@ -1,7 +1,8 @@
 """Request bodies and query parameters, checked by typed models.
 
 Bodies are parsed as JSON whatever their Content-Type (RapidFire's frontend and
-curl users do not always set it). A body that is not a JSON object, a missing
+curl users do not always set it), except on the op routes, which refuse any
+other Content-Type than JSON before reading the body (routes_ops.py). A body that is not a JSON object, a missing
 key or a value of the wrong type is refused with a 400 sentence naming the
 field. Whole numbers are strict: "abc", true, 1.5 and negatives are refused.
 """

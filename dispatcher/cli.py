@@ -1,4 +1,8 @@
-"""`rfconsole serve`: the dispatcher in the foreground until Ctrl-C (or SIGTERM)."""
+"""`rfconsole serve`: the dispatcher in the foreground until Ctrl-C, SIGTERM or SIGHUP.
+
+A flag wins over its `RFCONSOLE_*` variable; the variables are read by
+config.py (the one place that parses them).
+"""
 
 from __future__ import annotations
 
@@ -7,37 +11,67 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from rfconsole.db import Store
 from rfconsole.db.errors import StoreError
 
 from .app import URL_PREFIX, create_app
+from .config import DEFAULTS, ConfigError, from_env
 from .errors import ServerStartError
 from .security import check_bind
 from .server import DispatcherServer
 
 EXIT_FAILURE = 1
+DEFAULT_PORT = 8081
+# Signals that end `serve` as Ctrl-C does (SIGHUP: the terminal went away).
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 def _say(message: str) -> None:
     print(f"rfconsole: {message}", file=sys.stderr, flush=True)
 
 
+def serve_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The environment's settings with the command line's flags over them."""
+    chosen = from_env()
+    given: dict[str, Any] = {
+        "TOKEN": getattr(args, "token", None),
+        "CORS_ORIGINS": getattr(args, "cors_origin", None),
+        "ALLOWED_HOSTS": getattr(args, "allowed_host", None),
+        "INSECURE": getattr(args, "insecure", None) or None,
+        "READONLY": getattr(args, "readonly", None) or None,
+        "PORT": getattr(args, "port", None),
+        "DB": getattr(args, "db", None),
+    }
+    chosen.update({key: value for key, value in given.items() if value is not None})
+    host = getattr(args, "host", None)
+    if host:
+        chosen["BIND_HOSTS"] = (host,)
+    chosen.setdefault("BIND_HOSTS", DEFAULTS["BIND_HOSTS"])
+    chosen.setdefault("PORT", DEFAULT_PORT)
+    return chosen
+
+
 def run_serve(args: argparse.Namespace) -> int:
-    host: str = args.host
-    token: str | None = getattr(args, "token", None) or None
     try:
-        check_bind(host, token, bool(getattr(args, "insecure", False)))
-        store = Store.open(getattr(args, "db", None))
-    except (ServerStartError, StoreError) as exc:
+        settings = serve_settings(args)
+        host: str = settings["BIND_HOSTS"][0]
+        token: str | None = settings.get("TOKEN") or None
+        check_bind(host, token, bool(settings.get("INSECURE")))
+        store = Store.open(settings.get("DB"))
+    except (ConfigError, ServerStartError, StoreError) as exc:
         _say(exc.message)
         return EXIT_FAILURE
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    server = DispatcherServer(
-        create_app(store, token=token, cors_origins=getattr(args, "cors_origin", None) or ()),
-        host=host, port=args.port,
-    )
+    try:
+        app = create_app(store, config=settings)
+    except ConfigError as exc:
+        store.close()
+        _say(exc.message)
+        return EXIT_FAILURE
+    server = DispatcherServer(app, host=host, port=settings["PORT"])
     try:
         server.start()
     except ServerStartError as exc:
@@ -45,9 +79,14 @@ def run_serve(args: argparse.Namespace) -> int:
         _say(exc.message)
         return EXIT_FAILURE
     stop = threading.Event()
-    previous = _on_sigterm(stop)
-    print(f"rfconsole dispatcher serving {server.url}{URL_PREFIX} on {store.url} "
-          f"({'token required' if token else 'no token'}); press Ctrl-C to stop.", flush=True)
+    previous = _on_stop_signals(stop)
+    modes = ["token required" if token else "no token"] + (["read-only"] if settings.get("READONLY") else [])
+    # store.url hides the password of a server database's URL.
+    print(f"rfconsole dispatcher serving {server.url}{URL_PREFIX} (web dashboard: {server.url}/) on {store.url} "
+          f"({', '.join(modes)}); press Ctrl-C to stop.", flush=True)
+    if not token and _is_wildcard(host) and not settings.get("ALLOWED_HOSTS"):
+        _say(f"without a token only loopback names are served on {host}; give the names clients use "
+             f"with --allowed-host (or set --token).")
     try:
         while not stop.wait(0.5):
             if not server.running:
@@ -59,13 +98,18 @@ def run_serve(args: argparse.Namespace) -> int:
         print("rfconsole dispatcher stopping.", flush=True)
         server.stop()
         store.close()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     return 0
 
 
-def _on_sigterm(stop: threading.Event) -> Any:
-    """Let SIGTERM end the loop like Ctrl-C does (only possible from the main thread)."""
+def _is_wildcard(host: str) -> bool:
+    return host.strip("[]") in ("0.0.0.0", "::", "")
+
+
+def _on_stop_signals(stop: threading.Event) -> dict[int, Any]:
+    """Let SIGTERM and SIGHUP end the loop like Ctrl-C does (only possible from the main thread)."""
     if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        return {}
+    handler: Callable[[int, Any], None] = lambda *_: stop.set()  # noqa: E731
+    return {number: signal.signal(number, handler) for number in STOP_SIGNALS}

@@ -1,9 +1,10 @@
 """Every failure becomes `{"error": "<one sentence>"}` JSON with the right status.
 
 Views raise `ApiError` (or let the data layer's `StoreError` through); this
-module is the one place that turns those, Werkzeug's HTTP errors and anything
-unexpected into a response. Never HTML, never a traceback in a body: the
-traceback goes to the log.
+module is the one place that turns those, Werkzeug's HTTP errors, a database
+that is read-only or locked (503), and anything unexpected into a response.
+Never HTML, never a traceback in a body (the traceback goes to the log), and
+never SQL or a database URL: a driver's message can hold both.
 """
 
 from __future__ import annotations
@@ -12,12 +13,21 @@ import logging
 
 import orjson
 from flask import Flask, Response, current_app, request
-from rfconsole.db.errors import StoreError
+from rfconsole.db.errors import DatabaseBusy, DatabaseReadOnly, StoreError
 from werkzeug.exceptions import HTTPException
+
+from .refusals import RefusalThrottle, repeats_note
 
 logger = logging.getLogger("rfconsole.dispatcher")
 
 JSON_MIMETYPE = "application/json"
+# Seconds a client should wait before retrying when the database is locked by another writer.
+RETRY_AFTER_SECONDS = 5
+
+READ_ONLY_MESSAGE = ("The database is read-only for this server (its file, folder or server refuses writes); "
+                     "nothing was changed.")
+BUSY_MESSAGE = ("The database is busy with another writer past the wait limit; nothing was changed, "
+                "try again shortly.")
 
 
 class ApiError(Exception):
@@ -59,13 +69,72 @@ def _size_text(size: int | None) -> str:
     return f"{size} bytes"
 
 
+# Driver messages (lower case) that tell why a database refused: SQLite's, then PostgreSQL's.
+_DRIVER_SIGNS = {
+    "read-only": ("attempt to write a readonly database", "read-only transaction", "readonly database"),
+    "busy": ("database is locked", "database table is locked", "lock timeout", "could not obtain lock"),
+}
+
+
+def database_problem(exc: BaseException) -> str | None:
+    """Why the database refused ("read-only" or "busy"), or None; told apart in this one place.
+
+    The data layer raises typed errors for these; a driver error that escapes it
+    (the dispatcher imports no database driver) is recognised by class name and message.
+    """
+    if isinstance(exc, DatabaseReadOnly):
+        return "read-only"
+    if isinstance(exc, DatabaseBusy):
+        return "busy"
+    if type(exc).__name__ != "OperationalError":
+        return None
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    for problem, signs in _DRIVER_SIGNS.items():
+        if any(sign in text for sign in signs):
+            return problem
+    return None
+
+
+def database_refusal(exc: BaseException) -> Response | None:
+    """The 503 answer (with Retry-After when waiting helps) for a database that refused, else None."""
+    problem = database_problem(exc)
+    if problem == "read-only":
+        return error_response(503, READ_ONLY_MESSAGE)
+    if problem == "busy":
+        response = error_response(503, BUSY_MESSAGE)
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+    return None
+
+
+def redirect_as_json(response: Response) -> Response:
+    """Werkzeug's redirects (e.g. `/dispatcher//health-check`) carry an HTML body: make it JSON."""
+    if 300 <= response.status_code < 400 and response.mimetype == "text/html":
+        location = response.headers.get("Location", "")
+        response.set_data(orjson.dumps({"message": f"This route is at {location}.", "location": location}))
+        response.mimetype = JSON_MIMETYPE
+    return response
+
+
 def register_error_handlers(app: Flask) -> None:
+    throttle = RefusalThrottle()  # a database that stays read-only or busy: one line per 10 s
+
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
         return error_response(exc.status, exc.message)
 
+    def _refused(exc: BaseException, refusal: Response) -> Response:
+        left_out = throttle.admit(("database", database_problem(exc)))
+        if left_out is not None:  # not the driver's text: it may hold SQL and values
+            logger.warning("Database refused %s %s: %s%s", request.method, request.path,
+                           refusal.get_json()["error"], repeats_note(left_out))
+        return refusal
+
     @app.errorhandler(StoreError)
     def _store_error(exc: StoreError) -> Response:
+        refusal = database_refusal(exc)
+        if refusal is not None:
+            return _refused(exc, refusal)
         if exc.status >= 500:
             logger.error("Data layer error on %s %s: %s", request.method, request.path, exc.message)
         return error_response(exc.status, exc.message)
@@ -80,8 +149,13 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
+        refusal = database_refusal(exc)
+        if refusal is not None:
+            return _refused(exc, refusal)
         logger.exception("Unexpected error on %s %s", request.method, request.path)
         return error_response(500, "The dispatcher hit an internal error; the details are in its log.")
+
+    app.after_request(redirect_as_json)
 
 
 class ServerStartError(Exception):

@@ -23,12 +23,12 @@ import logging
 import secrets
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
-from sqlalchemy import Engine, Text, cast, func, select
-from sqlalchemy.engine import Connection
+from rfconsole.db import listing as queries
+from rfconsole.db.store import Store
 
 from . import rows
 from .errors import ApiError
@@ -38,9 +38,6 @@ logger = logging.getLogger("rfconsole.dispatcher")
 BODY_CACHE_ENTRIES = 8
 BODY_CACHE_BYTES = 48 * 1024 * 1024
 ROW_CACHE_EXPERIMENTS = 4
-# A listing connection's SQLite page cache (KiB): 10,000 runs fit, so the
-# (run_id, updated_at) scan does not go back to the file.
-SQLITE_CACHE_KIB = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -53,8 +50,8 @@ class Listing:
 class RunListing:
     """Builds (and caches) the encoded run listing of one database; thread-safe."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, store: Store) -> None:
+        self._store = store
         self._salt = secrets.token_hex(4)
         self._lock = threading.Lock()
         self._bodies: OrderedDict[str, tuple[bytes, int]] = OrderedDict()
@@ -64,22 +61,20 @@ class RunListing:
 
     def get(self, *, experiment: str | None, statuses: list[str] | None, limit: int | None,
             offset: int, if_none_match: str | None) -> Listing:
-        with self._engine.connect() as conn:
-            summary: Any = rows.current_experiment(conn, experiment)
+        with queries.snapshot(self._store.engine) as snap:
+            summary = snap.experiment(experiment)
             if summary is None:
                 if experiment is not None:
                     raise ApiError(404, f"There is no experiment named {experiment!r}.")
                 return Listing(f'"{self._salt}-none"', 0, b"[]")
-            experiment_id, name, revision = summary[0], summary[1], summary[2]
             query = f"{'+'.join(statuses or ())}-{limit}-{offset}"
-            etag = f'"{self._salt}-{experiment_id}-{revision}-{query}"'
+            etag = f'"{self._salt}-{summary.id}-{summary.revision}-{query}"'
             if if_none_match is not None and _matches(if_none_match, etag):
                 return Listing(etag, None, None)
             cached = self._cached_body(etag)
             if cached is not None:
                 return Listing(etag, cached[1], cached[0])
-            _tune(conn)
-            total, body = self._build(conn, experiment_id, name, statuses, limit, offset)
+            total, body = self._build(snap, summary.id, summary.name, statuses, limit, offset)
         self._store_body(etag, body, total)
         return Listing(etag, total, body)
 
@@ -91,20 +86,28 @@ class RunListing:
         except Exception:  # a cache warm-up must never stop the app from starting
             logger.warning("Could not prepare the run listing cache", exc_info=True)
 
-    def _build(self, conn: Connection, experiment_id: int, name: str,
+    def _build(self, snap: queries.ListingSnapshot, experiment_id: int, name: str,
                statuses: list[str] | None, limit: int | None, offset: int) -> tuple[int, bytes]:
-        runs = rows.RUNS
-        where = [runs.experiment_id == experiment_id]
-        if statuses:
-            where.append(runs.status.in_(statuses))
-        total = int(conn.execute(select(func.count()).where(*where)).scalar_one())
-        page = select(runs.run_id, cast(runs.updated_at, Text)).where(*where).order_by(runs.run_id)
-        if limit is not None:
-            page = page.limit(limit)
-        if offset:
-            page = page.offset(offset)
-        versions: Any = conn.execute(page).all()
         known = self._row_cache(experiment_id)
+        if not known:  # nothing encoded yet: one scan of the full rows, no version check first
+            page = snap.page_rows(experiment_id, statuses, limit, offset)
+            fresh = {row[0]: (row[-1], orjson.dumps(rows.run_dict(row, name))) for row in page}
+            parts = [encoded for _, encoded in fresh.values()]
+            paged = limit is not None or offset
+            total = snap.count(experiment_id, statuses) if paged else len(parts)
+        else:
+            total = snap.count(experiment_id, statuses)
+            parts, fresh = self._refresh(snap, known, experiment_id, name, statuses, limit, offset)
+        if fresh:
+            with self._lock:
+                known.update(fresh)
+        return total, b"[" + b",".join(parts) + b"]"
+
+    def _refresh(self, snap: queries.ListingSnapshot, known: dict[int, tuple[str, bytes]], experiment_id: int,
+                 name: str, statuses: list[str] | None, limit: int | None,
+                 offset: int) -> tuple[list[bytes], dict[int, tuple[str, bytes]]]:
+        """The page's encoded runs, re-encoding only those whose `updated_at` moved; and those."""
+        versions = snap.versions(experiment_id, statuses, limit, offset)
         # Take each cached encoding only if it is of this snapshot's version of the run;
         # another thread may replace cache entries meanwhile, so decide once, here.
         parts: list[bytes] = []
@@ -116,21 +119,17 @@ class RunListing:
             else:
                 stale_at[run_id] = len(parts)
                 parts.append(b"")
-        changed: Any
+        changed: Iterable[queries.RunRow]
         if len(stale_at) > len(versions) // 4:  # mostly new to us: one scan beats many lookups
-            changed = conn.execute(select(*rows.RUN_COLUMNS).where(*where).order_by(runs.run_id)
-                                   .limit(limit).offset(offset or None))
+            changed = snap.page_rows(experiment_id, statuses, limit, offset)
         else:
-            changed = rows.fetch_runs_by_id(conn, list(stale_at)) if stale_at else []
+            changed = snap.rows_by_id(list(stale_at)) if stale_at else []
         fresh: dict[int, tuple[str, bytes]] = {}
         for row in changed:
             if row[0] in stale_at:
                 fresh[row[0]] = (row[-1], orjson.dumps(rows.run_dict(row, name)))
                 parts[stale_at[row[0]]] = fresh[row[0]][1]
-        if fresh:
-            with self._lock:
-                known.update(fresh)
-        return total, b"[" + b",".join(parts) + b"]"
+        return parts, fresh
 
     def _row_cache(self, experiment_id: int) -> dict[int, tuple[str, bytes]]:
         with self._lock:
@@ -160,14 +159,6 @@ class RunListing:
             while len(self._bodies) > BODY_CACHE_ENTRIES or self._body_bytes > BODY_CACHE_BYTES:
                 _, (old, _) = self._bodies.popitem(last=False)
                 self._body_bytes -= len(old)
-
-
-def _tune(conn: Connection) -> None:
-    """Give this pooled SQLite connection a page cache that holds a large listing (once)."""
-    info = conn.connection.info
-    if conn.dialect.name == "sqlite" and not info.get("rfconsole_listing_cache"):
-        conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
-        info["rfconsole_listing_cache"] = True
 
 
 def _matches(if_none_match: str, etag: str) -> bool:

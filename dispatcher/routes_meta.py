@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
+
 from flask import Blueprint, Response, current_app
 from rfconsole.db import experiments
 from rfconsole.db.errors import NotFoundError
@@ -15,9 +17,26 @@ from .state import state
 meta = Blueprint("meta", __name__)
 
 
+def server_version() -> str:
+    try:
+        return version("rfconsole")
+    except PackageNotFoundError:  # running from a checkout that is not installed
+        return "unknown"
+
+
 @meta.get("/health-check")
 def health_check() -> Response:
     return json_response("Dispatcher is up and running")
+
+
+@meta.get("/get-server-info")
+def get_server_info() -> Response:
+    """What a client must know before it calls anything else (open even with a token)."""
+    return json_response({
+        "readonly": bool(current_app.config["READONLY"]),
+        "token_required": bool(current_app.config["TOKEN"]),
+        "version": server_version(),
+    })
 
 
 @meta.get("/openapi.json")

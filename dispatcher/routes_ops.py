@@ -3,6 +3,11 @@
 The state rules live in the data layer (`rfconsole.db.ic_ops`); a view only
 validates the body, calls the rule inside one write transaction, logs the
 request and shapes the answer.
+
+Before any of that, every op request (POST) is refused when this dispatcher is
+read-only (403), and when its body is not declared JSON (415): a web page can
+send a form or text body to another site without asking first, but not a JSON
+one. A refusal repeated for the same run and reason is logged once per 10 s.
 """
 
 from __future__ import annotations
@@ -13,11 +18,13 @@ from typing import Any
 from flask import Blueprint, Response, request
 from rfconsole.db import experiments, ic_ops
 from rfconsole.db.errors import StoreError
-from sqlalchemy import select
+from rfconsole.db.listing import run_experiment_id
 
 from .bodies import CloneBody, RunIdBody, parse_body, query_int
+from .errors import ApiError
+from .refusals import repeats_note
 from .responses import json_response
-from .rows import RUNS, op_dict
+from .rows import op_dict
 from .state import state
 
 ops = Blueprint("ops", __name__)
@@ -30,19 +37,35 @@ _MESSAGES = {
 }
 
 
+READ_ONLY_MESSAGE = ("This dispatcher is read-only (started with --readonly); it shows runs but accepts "
+                     "no stop, resume, delete or clone-modify.")
+
+
+@ops.before_request
+def _writable_json_only() -> None:
+    if request.method != "POST":
+        return
+    if state().readonly:
+        raise ApiError(403, READ_ONLY_MESSAGE)
+    if request.mimetype != "application/json":
+        given = request.mimetype or "none"
+        raise ApiError(415, f"Op requests need a JSON body sent as 'Content-Type: application/json' "
+                            f"(this one was {given[:60]!r}).")
+
+
 def _origin() -> str:
     return f"http:{request.remote_addr or 'unknown'}"
 
 
 def _log_refusal(run_id: int, what: str, exc: StoreError) -> None:
-    logger.info("%s of run %s from %s refused: %s", what, run_id, _origin(), exc.message)
-    with state().store.engine.connect() as conn:
-        experiment_id = conn.execute(
-            select(RUNS.experiment_id).where(RUNS.run_id == run_id)
-        ).scalar()
-    if experiment_id is not None:
-        state().log_event(experiment_id, "WARNING",
-                          f"{what} of run {run_id} from {_origin()} refused: {exc.message}")
+    left_out = state().refusals.admit((run_id, what, exc.message))
+    if left_out is None:
+        return
+    message = f"{what} of run {run_id} from {_origin()} refused: {exc.message}{repeats_note(left_out)}"
+    logger.info(message)
+    experiment_id = run_experiment_id(state().store.engine, run_id)
+    if experiment_id is not None:  # an unknown run: the process log only
+        state().log_event(experiment_id, "WARNING", message)
 
 
 def _request(operation: str, run_id: int, **options: Any) -> Any:

@@ -42,8 +42,7 @@ def get_all_runs() -> Response:
 @runs.post("/get-run")
 def get_run() -> Response:
     body = parse_body(RunIdBody)
-    with state().store.engine.connect() as conn:
-        run = fetch_run(conn, body.run_id)
+    run = fetch_run(state().store, body.run_id)
     if run is None:
         raise ApiError(404, f"There is no run with id {body.run_id}.")
     return json_response(run)

@@ -1,9 +1,11 @@
-"""Public JSON shapes of runs, experiments and ops, built straight from Core rows.
+"""Public JSON shapes of runs, experiments and ops.
 
-The run listing is the hot path (10,000 runs), so runs are read with Core
-SELECTs built once and never become ORM objects or pydantic models. The
-JSON columns are fetched as their stored text and embedded as-is (an
-`orjson.Fragment`), so a config is never parsed only to be encoded again.
+Runs arrive as rows from `rfconsole.db.listing` (in its `RUN_FIELDS` order) and
+never become ORM objects or pydantic models: the listing is the hot path
+(10,000 runs). The JSON columns come as their stored text and are embedded
+as-is (an `orjson.Fragment`) once checked, so a config is never re-encoded. A
+stored value that is not JSON is shown as null and the run's `error` says so:
+the listing never sends a body that clients cannot parse.
 """
 
 from __future__ import annotations
@@ -14,51 +16,44 @@ from datetime import datetime, timezone
 from typing import Any
 
 import orjson
-from rfconsole.db.models import Experiment, Run
-from sqlalchemy import Text, bindparam, cast, select
-from sqlalchemy.engine import Connection, Row
+from rfconsole.db import listing
+from rfconsole.db.store import Store
 
-RUNS = Run.__table__.c  # type: ignore[attr-defined]
-EXPERIMENTS = Experiment.__table__.c  # type: ignore[attr-defined]
+_loads = orjson.loads
 
-RUN_COLUMNS = (
-    RUNS.run_id,
-    RUNS.run_name,
-    RUNS.status,
-    RUNS.current_chunk,
-    RUNS.num_chunks,
-    RUNS.current_epoch,
-    RUNS.num_epochs,
-    RUNS.num_epochs_completed,
-    RUNS.completed_steps,
-    RUNS.total_steps,
-    RUNS.num_chunks_visited,
-    cast(RUNS.metrics, Text).label("metrics"),
-    cast(RUNS.config_leaf, Text).label("config_leaf"),
-    cast(RUNS.flattened_config, Text).label("flattened_config"),
-    RUNS.source,
-    RUNS.parent_run_id,
-    RUNS.warm_start,
-    RUNS.ended_by,
-    RUNS.error,
-    RUNS.metric_run_id,
-    cast(RUNS.created_at, Text).label("created_at"),
-    cast(RUNS.updated_at, Text).label("updated_at"),
-)
+
+class _Unreadable(Exception):
+    """A stored JSON value that cannot be decoded."""
 
 
 def _json_text(stored: Any) -> str:
-    """The column's JSON text, with any NaN/Infinity (Python's json writes them) made null.
+    """The column's JSON text, checked; any NaN/Infinity (Python's json writes them) made null.
 
-    orjson.dumps writes NaN and Infinity as null, so re-encoding is all it takes.
+    orjson refuses NaN and Infinity, which Python's json writes; those values are
+    decoded leniently and re-encoded (orjson writes them as null). Raises
+    `_Unreadable` for text that is not JSON at all.
     """
     if stored is None:
         return "{}"
     if not isinstance(stored, str):  # a driver that decodes JSON itself
         return orjson.dumps(stored).decode()
-    if "NaN" in stored or "Infinity" in stored:
+    try:
+        orjson.loads(stored)
+        return stored
+    except orjson.JSONDecodeError:
+        pass
+    try:
         return orjson.dumps(json.loads(stored)).decode()
-    return stored
+    except (ValueError, TypeError, RecursionError):
+        raise _Unreadable from None
+
+
+def _checked(stored: Any, field: str, problems: list[str]) -> str | None:
+    try:
+        return _json_text(stored)
+    except _Unreadable:
+        problems.append(field)
+        return None
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -83,6 +78,13 @@ def stamp_text(stored: Any) -> str | None:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).isoformat()
 
 
+def _stamp(stored: Any) -> str | None:
+    """stamp_text, with SQLite's usual form rewritten inline (two per run, 10,000 runs)."""
+    if type(stored) is str and len(stored) == 26 and stored[10] == " ":
+        return f"{stored[:10]}T{stored[11:]}+00:00"
+    return stamp_text(stored)
+
+
 def run_dict(row: Sequence[Any], experiment_name: str) -> dict[str, Any]:
     """One run in its public shape (metrics a JSON string; config == config_leaf; metric_run_id
     is the run's id in MLflow, as RapidFire names it, or null)."""
@@ -92,7 +94,21 @@ def run_dict(row: Sequence[Any], experiment_name: str) -> dict[str, Any]:
      metric_run_id, created_at, updated_at) = row
     total = num_chunks * num_epochs
     progress = min(1.0, max(0.0, num_chunks_visited / total)) if total > 0 else 0.0
-    config = orjson.Fragment(_json_text(config_leaf))
+    try:  # the common case, in one go: three stored strict-JSON texts
+        _loads(metrics)
+        _loads(config_leaf)
+        _loads(flattened_config)
+        metrics_text, config_text, flat_text = metrics, config_leaf, flattened_config
+    except (orjson.JSONDecodeError, TypeError):  # NaN, NULL, a decoded value, or damage
+        problems: list[str] = []
+        metrics_text = _checked(metrics, "metrics", problems)
+        config_text = _checked(config_leaf, "config_leaf", problems)
+        flat_text = _checked(flattened_config, "flattened_config", problems)
+        if problems:
+            unreadable = (f"The stored {' and '.join(problems)} of this run "
+                          f"{'is' if len(problems) == 1 else 'are'} not valid JSON and shown as null.")
+            error = f"{error} {unreadable}" if error else unreadable
+    config = None if config_text is None else orjson.Fragment(config_text)
     return {
         "run_id": run_id,
         "run_name": run_name,
@@ -106,10 +122,10 @@ def run_dict(row: Sequence[Any], experiment_name: str) -> dict[str, Any]:
         "completed_steps": completed_steps,
         "total_steps": total_steps,
         "progress": progress,
-        "metrics": _json_text(metrics),
+        "metrics": metrics_text,
         "config_leaf": config,
         "config": config,
-        "flattened_config": orjson.Fragment(_json_text(flattened_config)),
+        "flattened_config": None if flat_text is None else orjson.Fragment(flat_text),
         "source": source,
         "parent_run_id": parent_run_id,
         "warm_start": bool(warm_start),
@@ -117,59 +133,15 @@ def run_dict(row: Sequence[Any], experiment_name: str) -> dict[str, Any]:
         "error": error,
         "num_chunks_visited": num_chunks_visited,
         "metric_run_id": metric_run_id,
-        "created_at": stamp_text(created_at),
-        "updated_at": stamp_text(updated_at),
+        "created_at": _stamp(created_at),
+        "updated_at": _stamp(updated_at),
     }
 
 
-# Statements are built once: building a 20-column SELECT costs more than running it.
-_ONE_RUN = (
-    select(*RUN_COLUMNS, EXPERIMENTS.name)
-    .join_from(Run.__table__, Experiment.__table__, RUNS.experiment_id == EXPERIMENTS.id)
-    .where(RUNS.run_id == bindparam("wanted_run_id"))
-)
-
-
-def fetch_run(conn: Connection, run_id: int) -> dict[str, Any] | None:
-    row = conn.execute(_ONE_RUN, {"wanted_run_id": run_id}).first()
-    if row is None:
-        return None
-    return run_dict(row[:-1], row[-1])
-
-
-_RUNS_BY_ID = select(*RUN_COLUMNS).where(RUNS.run_id.in_(bindparam("wanted_ids", expanding=True)))
-
-
-def fetch_runs_by_id(conn: Connection, run_ids: list[int]) -> list[Row[Any]]:
-    """Full rows of these runs (any order), in batches that stay under SQL's parameter limits."""
-    found: list[Row[Any]] = []
-    for start in range(0, len(run_ids), 500):
-        found.extend(conn.execute(_RUNS_BY_ID, {"wanted_ids": run_ids[start:start + 500]}))
-    return found
-
-
-# --- experiments -------------------------------------------------------------
-
-EXPERIMENT_SUMMARY = (EXPERIMENTS.id, EXPERIMENTS.name, EXPERIMENTS.revision,
-                      EXPERIMENTS.status, EXPERIMENTS.experiment_path)
-
-
-_NAMED_EXPERIMENT = select(*EXPERIMENT_SUMMARY).where(EXPERIMENTS.name == bindparam("wanted_name"))
-# The running experiment first (the latest of them), else the latest one, in one query
-# (a scan of the experiments table, which holds one row per experiment: few).
-_CURRENT_EXPERIMENT = (
-    select(*EXPERIMENT_SUMMARY)
-    .order_by((EXPERIMENTS.status == "running").desc(), EXPERIMENTS.id.desc())
-    .limit(1)
-)
-
-
-def current_experiment(conn: Connection, name: str | None = None) -> Any:
-    """(id, name, revision, status, experiment_path) of the named experiment, or of the
-    current one (the running one, else the latest); None when there is none."""
-    if name is not None:
-        return conn.execute(_NAMED_EXPERIMENT, {"wanted_name": name}).first()
-    return conn.execute(_CURRENT_EXPERIMENT).first()
+def fetch_run(store: Store, run_id: int) -> dict[str, Any] | None:
+    """One run in its public shape, or None for an unknown run."""
+    found = listing.fetch_run_row(store.engine, run_id)
+    return None if found is None else run_dict(*found)
 
 
 def experiment_dict(experiment: Any) -> dict[str, Any]:

@@ -9,12 +9,26 @@ Waitress has no public shutdown call, so `stop()` asks the server's own loop
 thread (through Waitress's trigger) to close the listening socket and every
 open connection; the loop then ends by itself, and the worker threads are told
 to stop and joined.
+
+Connections (Waitress's defaults would make the server deaf for minutes once
+100 idle connections are open: it stops accepting at `connection_limit` and
+drops idle ones only after `channel_timeout` 120 s, checked every 30 s):
+
+- `connection_limit` 1000 (or fewer when the process may open fewer files): an
+  idle connection costs a socket and a small object in the loop, no thread, so
+  a browser tab's keep-alive pool, a few dashboards and a port scan fit;
+- `channel_timeout` 30 s, checked every 5 s: a connection that sends nothing
+  for 30 s is closed, so even a flood of idle sockets frees itself quickly;
+- `asyncore_use_poll`: select() cannot watch descriptors past 1024;
+- 8 worker threads: requests are short (a listing of 10,000 runs takes ~0.1 s),
+  so 8 answer a few polling clients while a slow one is being served.
 """
 
 from __future__ import annotations
 
 import errno
 import logging
+import resource
 import socket
 import threading
 from typing import Any
@@ -30,6 +44,20 @@ __all__ = ["DispatcherServer", "ServerStartError"]
 logger = logging.getLogger("rfconsole.dispatcher")
 JOIN_SECONDS = 10.0
 OUTBUF_IN_MEMORY_BYTES = 64 * 1024 * 1024
+CONNECTION_LIMIT = 1000
+CHANNEL_TIMEOUT_SECONDS = 30
+CLEANUP_INTERVAL_SECONDS = 5
+THREADS = 8
+# Descriptors kept free for the database, log files and the wake-up pipe.
+SPARE_FILES = 64
+
+
+def connection_limit() -> int:
+    """CONNECTION_LIMIT, or fewer when the process may not open that many files."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return CONNECTION_LIMIT
+    return max(16, min(CONNECTION_LIMIT, soft - SPARE_FILES))
 
 
 class _Workers(ThreadedTaskDispatcher):
@@ -51,7 +79,7 @@ class DispatcherServer:
     """Serve a WSGI app with Waitress in a background thread; port 0 picks a free port."""
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 8081, *,
-                 threads: int = 8, name: str = "rfconsole-dispatcher") -> None:
+                 threads: int = THREADS, name: str = "rfconsole-dispatcher") -> None:
         self.app = app
         self.host = host
         self.port = port
@@ -90,6 +118,8 @@ class DispatcherServer:
                 # A 10,000-run listing is ~10 MB: keep it in memory rather than in the
                 # temporary file Waitress uses past its 1 MB default.
                 outbuf_overflow=OUTBUF_IN_MEMORY_BYTES,
+                connection_limit=connection_limit(), channel_timeout=CHANNEL_TIMEOUT_SECONDS,
+                cleanup_interval=CLEANUP_INTERVAL_SECONDS, asyncore_use_poll=True,
             )
         except (OSError, ValueError) as exc:
             # Waitress made its socket and wake-up pipe before the bind failed.

@@ -1,4 +1,4 @@
-"""What the views share: the store, the run listing, and where each experiment logs."""
+"""What the views share: the store, the run listing, where each experiment logs, read-only or not."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from typing import Any
 
 from flask import Flask, current_app
 from rfconsole.db import Store, experiment_log
-from sqlalchemy import select
+from rfconsole.db.listing import experiment_location
 
-from . import rows
 from .listing import RunListing
+from .refusals import RefusalThrottle
 
 EXTENSION_KEY = "rfconsole"
 DISPATCHER_LOG = "dispatcher.log"
@@ -24,30 +24,27 @@ logger = logging.getLogger("rfconsole.dispatcher")
 class DispatcherState:
     store: Store
     log_component: str = "dispatcher"
+    readonly: bool = False
     listing: RunListing = field(init=False)
+    # Refused op requests are logged once per (run, reason) per 10 s.
+    refusals: RefusalThrottle = field(default_factory=RefusalThrottle, init=False)
     # experiment id -> (name, experiment_path); both never change once created.
     _locations: dict[int, tuple[str, str]] = field(default_factory=dict, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def __post_init__(self) -> None:
-        self.listing = RunListing(self.store.engine)
+        self.listing = RunListing(self.store)
 
     def location(self, experiment_id: int) -> tuple[str, str] | None:
         with self._lock:
             known = self._locations.get(experiment_id)
         if known is not None:
             return known
-        with self.store.engine.connect() as conn:
-            row = conn.execute(
-                select(rows.EXPERIMENTS.name, rows.EXPERIMENTS.experiment_path).where(
-                    rows.EXPERIMENTS.id == experiment_id
-                )
-            ).first()
-        if row is None:
-            return None
-        with self._lock:
-            self._locations[experiment_id] = (row[0], row[1])
-        return row[0], row[1]
+        found: tuple[str, str] | None = experiment_location(self.store.engine, experiment_id)
+        if found is not None:
+            with self._lock:
+                self._locations[experiment_id] = found
+        return found
 
     def log_event(self, experiment_id: int, level: str, message: str) -> None:
         """One line to the experiment log (our component) and to `<path>/logs/dispatcher.log`.

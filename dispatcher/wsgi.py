@@ -3,14 +3,14 @@
     RFCONSOLE_DB=/data/rfconsole.db RFCONSOLE_TOKEN=secret \\
         gunicorn -c dispatcher/gunicorn.conf.py rfconsole.dispatcher.wsgi:app
 
-The app is built on first access of `app` (not at import), from RFCONSOLE_DB
-(default: the user data folder), RFCONSOLE_TOKEN and RFCONSOLE_CORS_ORIGIN
-(comma-separated).
+The app is built on first access of `app` (not at import), from the
+`RFCONSOLE_*` variables that config.py reads (`RFCONSOLE_DB`, default: the user
+data folder; `RFCONSOLE_TOKEN`, `RFCONSOLE_CORS_ORIGIN`, `RFCONSOLE_ALLOWED_HOSTS`,
+`RFCONSOLE_READONLY`, `RFCONSOLE_BIND`).
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from typing import Any
 
@@ -22,13 +22,10 @@ def build_app() -> Any:
     from rfconsole.db import Store
 
     from .app import create_app
+    from .config import from_env
 
-    origins = [o for o in os.environ.get("RFCONSOLE_CORS_ORIGIN", "").split(",") if o.strip()]
-    return create_app(
-        Store.open(os.environ.get("RFCONSOLE_DB") or None),
-        token=os.environ.get("RFCONSOLE_TOKEN") or None,
-        cors_origins=origins,
-    )
+    config = from_env()
+    return create_app(Store.open(config.get("DB")), config=config)
 
 
 def __getattr__(name: str) -> Any:

@@ -1,12 +1,28 @@
-"""Layers run one way: db <- dispatcher, controller <- console; nothing runs at import."""
+"""Layers run one way: db <- dispatcher, controller <- console; nothing runs at import.
+
+The layering is declared as import-linter contracts in pyproject.toml ([tool.importlinter]) and
+checked statically here, every import in every module; the runtime checks below back it up with
+what really gets loaded, and check that importing starts no thread and writes no file.
+"""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_import_contracts_are_kept():
+    lint_imports = Path(sys.executable).parent / "lint-imports"
+    done = subprocess.run([str(lint_imports), "--no-cache"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "0 broken" in done.stdout
 
 
 def _modules_after_import(module: str) -> set[str]:
@@ -19,6 +35,7 @@ def _loaded(modules: set[str], top: str) -> bool:
     return any(name == top or name.startswith(top + ".") for name in modules)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("module", "forbidden"),
     [
@@ -26,7 +43,8 @@ def _loaded(modules: set[str], top: str) -> bool:
                           "rfconsole.controller", "rfconsole.console"]),
         ("rfconsole.dispatcher", ["textual", "rfconsole.controller", "rfconsole.console"]),
         ("rfconsole.controller", ["flask", "textual", "waitress", "rfconsole.dispatcher",
-                                  "rfconsole.console"]),
+                                  "rfconsole.console", "torch", "sklearn"]),
+        ("rfconsole.controller.demo", ["torch", "sklearn"]),  # PyTorch only when its demo runs
     ],
 )
 def test_layers_import_only_downwards(module, forbidden):
@@ -35,6 +53,7 @@ def test_layers_import_only_downwards(module, forbidden):
     assert loaded == [], f"importing {module} loaded {loaded}"
 
 
+@pytest.mark.slow
 def test_importing_creates_no_thread_and_no_file(tmp_path):
     code = (
         "import threading, rfconsole.db, rfconsole.dispatcher, rfconsole.controller, "

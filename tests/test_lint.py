@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -15,6 +17,7 @@ def test_ruff_finds_nothing():
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.slow
 def test_mypy_strict_on_db_and_dispatcher():
     done = subprocess.run([sys.executable, "-m", "mypy", "db", "dispatcher"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)

@@ -21,9 +21,10 @@ def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
 
 
 def test_version():
-    done = _run("--version")
+    done = _run("--version", env={"COLUMNS": "30"})  # printed as is, never wrapped
     assert done.returncode == 0
-    assert done.stdout.strip() == f"rfconsole {cli.package_version()}"
+    assert done.stdout == cli.version_line() + "\n"
+    assert f"Python {sys.version.split()[0]}" in done.stdout
 
 
 def test_help_lists_every_command():
@@ -83,4 +84,10 @@ def test_options_read_the_environment_and_flags_win(monkeypatch, tmp_path):
     monkeypatch.setenv("RFCONSOLE_MLFLOW_URI", "http://127.0.0.1:5000")
     assert cli.parse_args(["demo"]).mlflow == "http://127.0.0.1:5000"
     assert cli.parse_args(["demo", "--mlflow", "http://mlflow:5000"]).mlflow == "http://mlflow:5000"
-    assert cli.parse_args(["serve"]).cors_origin == ["http://a.example", "http://b.example"]
+    # serve's variables are read by the dispatcher's settings (one place); its flags win.
+    from rfconsole.dispatcher.cli import serve_settings
+
+    served = serve_settings(cli.parse_args(["serve"]))
+    assert served["CORS_ORIGINS"] == ("http://a.example", "http://b.example")
+    assert (served["PORT"], served["READONLY"]) == (9000, True)
+    assert serve_settings(cli.parse_args(["serve", "--port", "9100"]))["PORT"] == 9100

@@ -44,6 +44,7 @@ def health_check(url: str) -> tuple[int, str]:
     return response.status_code, response.text.strip()
 
 
+@pytest.mark.slow
 async def test_http_requests_reach_the_dispatcher_thread_and_show_in_the_console(
         store: Store, seeded: Any, kit: Any) -> None:
     run_id = seeded.run_ids[0]
@@ -75,6 +76,7 @@ def collect_failed_bind_leftovers() -> None:
         gc.collect()
 
 
+@pytest.mark.slow
 async def test_a_port_in_use_is_a_message_in_the_console(store: Store, kit: Any) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -149,6 +151,7 @@ def run_status(db: Path, run_id: int) -> str:
         store.close()
 
 
+@pytest.mark.slow
 def test_demo_in_tmux_stop_a_run_with_the_keyboard_and_quit(tmp_path: Path) -> None:
     assert shutil.which("tmux"), "tmux is needed for this test (apt-get install tmux)"
     db = tmp_path / "demo.db"

@@ -8,6 +8,7 @@ import pytest
 from rfconsole.console.clone_screen import CloneScreen
 from rfconsole.console.dialogs import ConfirmScreen
 from rfconsole.db import Store, ic_ops, runs
+from textual.command import CommandList, CommandPalette
 from textual.widgets import Switch, TextArea
 
 pytestmark = pytest.mark.anyio
@@ -60,6 +61,7 @@ async def test_a_refused_op_shows_the_refusal_sentence(store: Store, seeded: Any
         assert pending_ops(store) == []
 
 
+@pytest.mark.slow
 async def test_delete_asks_first_and_names_the_run(store: Store, seeded: Any, kit: Any) -> None:
     app = kit.console_app(store)
     run_id = seeded.run_ids[3]
@@ -70,7 +72,7 @@ async def test_delete_asks_first_and_names_the_run(store: Store, seeded: Any, ki
         await kit.wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the dialog")
         assert f"run_{run_id} (id {run_id}, NEW)" in app.screen.question
         await pilot.press("n")
-        await pilot.pause(0.2)
+        await kit.wait_until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), what="no")
         assert pending_ops(store) == []
         await pilot.press("d")
         await kit.wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the dialog")
@@ -81,6 +83,7 @@ async def test_delete_asks_first_and_names_the_run(store: Store, seeded: Any, ki
                          what="KILLED in the table")
 
 
+@pytest.mark.slow
 async def test_clone_modify_submits_the_whole_edited_config_and_shows_the_new_run(
         store: Store, seeded: Any, kit: Any) -> None:
     app = kit.console_app(store)
@@ -124,11 +127,13 @@ async def test_clone_modify_shows_schema_errors_before_submit(store: Store, seed
         assert "invalid at batch_size" in error
         assert app.screen.query_one("#clone-submit").disabled
         await pilot.press("ctrl+s")
-        await pilot.pause(0.2)
+        await pilot.pause()
         assert isinstance(app.screen, CloneScreen)
+        assert not app.screen.busy  # the submit started nothing
         assert pending_ops(store) == []
 
 
+@pytest.mark.slow
 async def test_warm_clone_of_a_run_without_checkpoint_is_refused_inline(store: Store, seeded: Any, kit: Any) -> None:
     app = kit.console_app(store)
     async with app.run_test(size=(120, 36)) as pilot:
@@ -144,6 +149,7 @@ async def test_warm_clone_of_a_run_without_checkpoint_is_refused_inline(store: S
         assert pending_ops(store) == []
 
 
+@pytest.mark.slow
 async def test_bulk_stop_on_marked_runs_reports_each_run(store: Store, seeded: Any, kit: Any) -> None:
     app = kit.console_app(store)
     ongoing, completed, new = seeded.run_ids[0], seeded.run_ids[1], seeded.run_ids[3]
@@ -175,29 +181,39 @@ async def test_readonly_hides_and_refuses_every_op(store: Store, seeded: Any, ki
         assert not footer_keys & {"stop", "resume", "delete", "clone"}
         for key in ("s", "r", "d", "c"):
             await pilot.press(key)
-        await pilot.pause(0.3)
+        await pilot.pause()
         assert not isinstance(app.screen, (ConfirmScreen, CloneScreen))
         # the command palette's callbacks refuse too
         app.queue_op("STOP", [app.runs_screen.table.runs[seeded.run_ids[0]]])
-        await pilot.pause(0.3)
+        await kit.wait_until(pilot, lambda: any("read-only" in text for text in kit.notifications(app)),
+                             what="the read-only refusal")
+        await app.workers.wait_for_complete()  # an op request would run in a worker
         assert pending_ops(store) == []
-        assert any("read-only" in text for text in kit.notifications(app))
 
 
+@pytest.mark.slow
 async def test_ops_are_in_the_command_palette(store: Store, seeded: Any, kit: Any) -> None:
     app = kit.console_app(store)
     async with app.run_test(size=(120, 36)) as pilot:
         await kit.wait_for_data(pilot)
         await goto_run(pilot, seeded.run_ids[5])
         await pilot.press("ctrl+p")
-        await pilot.pause(0.2)
+        await kit.wait_until(pilot, lambda: isinstance(app.screen, CommandPalette), what="the palette")
         await pilot.press(*f"stop run {seeded.run_ids[5]}")
-        await pilot.pause(0.5)
+        commands = app.screen.query_one(CommandList)
+
+        def stop_is_highlighted() -> bool:
+            index = commands.highlighted
+            return index is not None and str(commands.get_option_at_index(index).prompt).startswith(
+                f"Stop run {seeded.run_ids[5]}")
+
+        await kit.wait_until(pilot, stop_is_highlighted, what="the stop command in the palette")
         await pilot.press("enter")
         await kit.wait_until(pilot, lambda: pending_ops(store) == [("STOP", seeded.run_ids[5])],
                              what="the stop from the palette")
 
 
+@pytest.mark.slow
 async def test_clone_modify_on_marked_runs_applies_the_edit_to_each(store: Store, seeded: Any,
                                                                    kit: Any) -> None:
     app = kit.console_app(store)
@@ -228,6 +244,7 @@ async def test_clone_modify_on_marked_runs_applies_the_edit_to_each(store: Store
         assert app.runs_screen.table.marked == set()
 
 
+@pytest.mark.slow
 async def test_escape_while_a_clone_is_being_saved_still_shows_its_outcome(
         store: Store, seeded: Any, kit: Any, monkeypatch: Any) -> None:
     import threading

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from rfconsole.console.clone_screen import CloneScreen
 from rfconsole.console.detail_screen import RunDetailScreen
 from rfconsole.console.experiments_screen import ExperimentsScreen
 from rfconsole.console.logs_screen import LogsScreen
@@ -75,6 +76,7 @@ async def type_filter(pilot: Any, text: str) -> None:
     await pilot.press("enter")
 
 
+@pytest.mark.slow
 async def test_filter_keys_and_sort_picker(store: Store, seeded: Any, kit: Any) -> None:
     app = kit.console_app(store)
     async with app.run_test(size=(120, 36)) as pilot:
@@ -117,6 +119,7 @@ async def test_empty_state_then_the_experiment_appears(store: Store, tmp_path: A
         assert not app.screen.query_one("#empty").display
 
 
+@pytest.mark.slow
 async def test_experiment_switcher_lists_and_switches(store: Store, seeded: Any, tmp_path: Any,
                                                       kit: Any) -> None:
     other = kit.seed_experiment(store, tmp_path / "b", name="other-sweep")
@@ -134,6 +137,7 @@ async def test_experiment_switcher_lists_and_switches(store: Store, seeded: Any,
         assert set(app.runs_screen.table.runs) == set(other.run_ids + [other.clone_id])
 
 
+@pytest.mark.slow
 async def test_logs_follow_search_and_ic_only(store: Store, seeded: Any, kit: Any) -> None:
     app = kit.console_app(store)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -163,6 +167,7 @@ async def test_logs_follow_search_and_ic_only(store: Store, seeded: Any, kit: An
         assert len(screen.lines) == 3
 
 
+@pytest.mark.slow
 async def test_run_detail_updates_live(store: Store, seeded: Any, kit: Any) -> None:
     app = kit.console_app(store)
     run_id = seeded.run_ids[0]
@@ -193,6 +198,7 @@ async def test_run_detail_updates_live(store: Store, seeded: Any, kit: Any) -> N
         assert "warm" in lineage
 
 
+@pytest.mark.slow
 async def test_refresh_pauses_while_a_dialog_is_open_and_with_p(store: Store, seeded: Any,
                                                                kit: Any) -> None:
     from rfconsole.console.dialogs import ConfirmScreen
@@ -267,6 +273,7 @@ async def test_rows_hidden_by_the_filter_come_back_up_to_date(store: Store, seed
         assert str(table.get_cell(str(hidden), "id")).strip() == str(hidden)
 
 
+@pytest.mark.slow
 async def test_enter_on_an_op_opens_its_run(store: Store, seeded: Any, kit: Any) -> None:
     app = kit.console_app(store)
     async with app.run_test(size=(120, 36)) as pilot:
@@ -276,6 +283,7 @@ async def test_enter_on_an_op_opens_its_run(store: Store, seeded: Any, kit: Any)
         assert app.screen.run_id == seeded.run_ids[2]
 
 
+@pytest.mark.slow
 async def test_brackets_in_names_and_configs_are_shown_as_typed(store: Store, tmp_path: Any,
                                                                  kit: Any) -> None:
     from rfconsole.db import experiments as experiments_db
@@ -298,13 +306,14 @@ async def test_brackets_in_names_and_configs_are_shown_as_typed(store: Store, tm
                              and app.screen.detail is not None, what="the detail")
         assert "net[1]" in str(app.screen.query_one("#detail-summary").render())
         await pilot.press("escape", "c")
-        await pilot.pause(0.3)
+        await kit.wait_until(pilot, lambda: isinstance(app.screen, CloneScreen), what="the editor")
         editor = app.screen.query_one("#clone-config")
         editor.text = editor.text.replace('"[red]x"', '"[b]y"')
         await pilot.pause()
         assert "[b]y" in str(app.screen.query_one("#clone-diff").render())
 
 
+@pytest.mark.slow
 async def test_a_typed_bracket_does_not_break_the_status_lines(store: Store, seeded: Any,
                                                                kit: Any) -> None:
     app = kit.console_app(store)
@@ -336,6 +345,7 @@ async def test_minus_refreshes_more_often_even_below_a_quarter_second(store: Sto
         assert app.refresh_interval == 0.2
 
 
+@pytest.mark.slow
 async def test_a_filter_key_no_run_has_is_pointed_out(store: Store, seeded: Any, kit: Any) -> None:
     app = kit.console_app(store)
     async with app.run_test(size=(120, 36)) as pilot:

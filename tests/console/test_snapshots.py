@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from rfconsole.console.clone_screen import CloneScreen
 from rfconsole.console.detail_screen import RunDetailScreen
 from rfconsole.console.dialogs import ConfirmScreen
@@ -38,6 +39,7 @@ def press_until(kit: Any, keys: list[str], condition: Any) -> Any:
     return step
 
 
+@pytest.mark.slow
 def test_runs_table_large_terminal(snap_compare: Any, store: Store, seeded: Any, kit: Any) -> None:
     app = kit.console_app(store, refresh=60)
 
@@ -54,6 +56,7 @@ def test_runs_table_80x24(snap_compare: Any, store: Store, seeded: Any, kit: Any
     assert snap_compare(app, terminal_size=(80, 24), run_before=settled(kit))
 
 
+@pytest.mark.slow
 def test_run_detail(snap_compare: Any, store: Store, seeded: Any, kit: Any) -> None:
     app = kit.console_app(store, refresh=60)
     open_detail = press_until(kit, ["down", "down", "enter"],
@@ -79,12 +82,14 @@ def test_clone_dialog_with_a_schema_error(snap_compare: Any, store: Store, seede
                         run_before=settled(kit, open_clone, break_config))
 
 
+@pytest.mark.slow
 def test_delete_confirmation(snap_compare: Any, store: Store, seeded: Any, kit: Any) -> None:
     app = kit.console_app(store, refresh=60)
     ask = press_until(kit, ["down", "d"], lambda app: isinstance(app.screen, ConfirmScreen))
     assert snap_compare(app, terminal_size=(100, 28), run_before=settled(kit, ask))
 
 
+@pytest.mark.slow
 def test_logs_view(snap_compare: Any, store: Store, seeded: Any, kit: Any) -> None:
     app = kit.console_app(store, refresh=60)
     logs = press_until(kit, ["l"], lambda app: isinstance(app.screen, LogsScreen)
@@ -98,6 +103,7 @@ def test_empty_state(snap_compare: Any, store: Store, kit: Any) -> None:
     assert snap_compare(app, terminal_size=(80, 24), run_before=settled(kit))
 
 
+@pytest.mark.slow
 def test_help(snap_compare: Any, store: Store, seeded: Any, kit: Any) -> None:
     app = kit.console_app(store, refresh=60)
     show = press_until(kit, ["question_mark"], lambda app: type(app.screen).__name__ == "HelpScreen")

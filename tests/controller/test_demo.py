@@ -114,6 +114,7 @@ def test_the_trainer_refuses_a_config_it_cannot_build():
         DemoTrainer().create_model({"optimizer": {}, "model": {"hidden_width": 4}, "batch_size": 8})
 
 
+@pytest.mark.slow
 def test_ctrl_c_ends_the_headless_demo_cleanly_and_it_resumes(tmp_path, db_path):
     command = [sys.executable, "-m", "rfconsole.console", "demo", "--headless", "--pace", "0.2",
                "--runs", "2", "--chunks", "8", "--epochs", "1", "--db", str(db_path),
@@ -158,6 +159,7 @@ def test_ctrl_c_ends_the_headless_demo_cleanly_and_it_resumes(tmp_path, db_path)
     store.close()
 
 
+@pytest.mark.slow
 def test_headless_prints_a_line_per_event_including_ops(db_path):
     import io
     import threading
@@ -209,3 +211,18 @@ def test_the_resume_command_names_the_database_it_ran_on(monkeypatch):
     assert resume_command("x", None, headless=True) == "rfconsole demo --headless --experiment x"
     monkeypatch.setenv("RFCONSOLE_DB", "postgresql://u:secret@h/db")
     assert resume_command("x", "postgresql://u:secret@h/db") == "rfconsole demo --experiment x"
+
+
+def test_the_demo_lasts_at_least_ten_minutes_by_default(store, monkeypatch):
+    """A newcomer has time to try every op: runs x chunks x epochs x pace >= 600 s."""
+    from rfconsole.console.cli import parse_args
+
+    for name in ("RUNS", "CHUNKS", "EPOCHS", "PACE", "WORKERS"):
+        monkeypatch.delenv(f"RFCONSOLE_{name}", raising=False)
+    args = parse_args(["demo"])
+    assert args.runs * args.chunks * args.epochs * args.pace / args.workers >= 600
+    controller = make_demo_controller(store)  # the library's defaults say the same
+    with store.read() as session:
+        count = runs.count_runs(session, experiment_id=controller.experiment_id)
+    chunks, epochs = controller.shape
+    assert count * chunks * epochs * controller.pace / controller.workers >= 600

@@ -15,6 +15,7 @@ from rfconsole.controller.live import ENDED_BY_CANCEL
 from rfconsole.db import ConflictError, Store, experiment_log, experiments, ic_ops, metrics, runs
 
 
+@pytest.mark.slow
 def test_two_workers_train_two_runs_at_once_and_still_apply_ops(store, make_controller, kit):
     trainer = kit.CountingTrainer(seconds=0.15)
     trainer.hooks[(1, 1)] = lambda: kit.request(store, "DELETE", 3)
@@ -105,13 +106,26 @@ CHILD = textwrap.dedent(
     """
     import os, sys, time
     from rfconsole.db import Store
-    from rfconsole.controller import Controller
+    from rfconsole.controller import Controller, checkpoints
+
+    save = checkpoints.CheckpointStore.save
+
+    def save_then_stall(self, run_id, checkpoint):
+        # killed here: the chunk's checkpoint is on disk, its progress and history are not
+        path = save(self, run_id, checkpoint)
+        if os.environ.get("STALL_AFTER_SAVE") and (run_id, checkpoint.position) == (1, 4):
+            open(os.environ["STALL"], "w").close()
+            time.sleep(600)
+        return path
+
+    checkpoints.CheckpointStore.save = save_then_stall
 
     class Trainer:
         def create_model(self, config):
             return {"w": 0.0, "lr": config["lr"]}
         def train_chunk(self, model, context):
-            if os.environ.get("STALL") and (context.run_id, context.position) == (1, 3):
+            if (os.environ.get("STALL") and not os.environ.get("STALL_AFTER_SAVE")
+                    and (context.run_id, context.position) == (1, 3)):
                 open(os.environ["STALL"], "w").close()
                 time.sleep(600)  # killed here, mid-chunk
             time.sleep(0.01)
@@ -131,12 +145,17 @@ CHILD = textwrap.dedent(
 )
 
 
-def test_recovery_after_sigkill_applies_every_pending_op_once(tmp_path, db_path, kit):
+@pytest.mark.slow
+@pytest.mark.parametrize("killed", ["mid-chunk", "after-checkpoint"])
+def test_recovery_after_sigkill_applies_every_pending_op_once(tmp_path, db_path, kit, killed):
+    """Killed mid-chunk, or between a chunk's checkpoint and its commit: no op applied twice,
+    no metric point lost or repeated (the restart trusts the checkpoint the row names)."""
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     marker = tmp_path / "stalled"
+    stall = {"STALL_AFTER_SAVE": "1"} if killed == "after-checkpoint" else {}
     child = subprocess.Popen([sys.executable, str(script), str(db_path)],
-                             env={**os.environ, "STALL": str(marker), "POLL": "300"})
+                             env={**os.environ, "STALL": str(marker), "POLL": "300", **stall})
     try:
         assert kit.wait_for(marker.exists, timeout=60), "the child never reached the stalled chunk"
         store = Store.open(str(db_path))

@@ -23,8 +23,11 @@ def test_runs_round_robin_and_complete(store, make_controller, trainer, kit):
         assert run.total_steps == 6
         assert run.metrics["w"] == pytest.approx(6 * lr)
         assert run.checkpoint_path
-        assert run.checkpoint_path.endswith(f"run_{run_id}.ckpt")
+        assert run.checkpoint_path.endswith(f"run_{run_id}.even.ckpt")
         assert len(kit.losses(store, run_id)) == 6
+    # two files per run, whatever the number of chunks
+    files = sorted(p.name for p in controller.checkpoints.folder.iterdir())
+    assert files == ["run_1.even.ckpt", "run_1.odd.ckpt", "run_2.even.ckpt", "run_2.odd.ckpt"]
 
 
 def test_stop_then_resume_continues_at_the_same_chunk(store, make_controller, trainer, recorder,
@@ -62,7 +65,7 @@ def test_delete_drops_the_run(store, make_controller, trainer, kit):
     assert run.checkpoint_path is None
     assert trainer.positions(2) == [0, 1]  # the chunk in flight was its last
     assert run.num_chunks_visited == 1  # ... and its result was dropped with the run
-    assert not controller.checkpoints.path_for(2).exists()
+    assert not list(controller.checkpoints.folder.glob("run_2.*"))
     assert kit.run_of(store, 1).status == "COMPLETED"
 
 
@@ -188,11 +191,11 @@ def test_a_run_deleted_before_its_first_chunk_is_never_started(store, make_contr
     kit.request(store, "DELETE", 2)
     with ThreadPoolExecutor(2) as pool:
         controller._launch(pool)
-        assert controller.busy == {1}
+        assert controller.rotation.busy == {1}
         controller._drain()
     run = kit.run_of(store, 2)
     assert run.status == "KILLED"  # not overwritten with ONGOING
-    assert 2 not in controller.live
+    assert 2 not in controller.rotation.live
 
 
 def test_a_stop_of_a_clone_waits_with_the_clone_op_it_follows(store, make_controller, kit):
@@ -220,23 +223,51 @@ def test_a_stop_of_a_clone_waits_with_the_clone_op_it_follows(store, make_contro
     assert trainer.positions(clone_id) == []
 
 
-def test_a_stop_applied_during_a_read_of_pending_ops_does_not_linger(store, monkeypatch):
+def test_the_stop_check_answers_from_the_main_loops_read_of_pending_ops():
     import threading
     from types import SimpleNamespace
 
     from rfconsole.controller import interrupts
 
-    watch = interrupts.InterruptWatch(store, 1, threading.Event(), refresh_interval=0)
+    watch = interrupts.InterruptWatch(threading.Event())
+    watch.update([SimpleNamespace(run_id=7, operation="STOP"),
+                  SimpleNamespace(run_id=8, operation="RESUME")])
+    assert watch.should_stop(7)
+    assert not watch.should_stop(8)
+    watch.clear(7)  # the stop is applied: a resumed run's next chunk must not give way
+    assert not watch.should_stop(7)
+    watch.update([])  # the next turn's read replaces the last one
+    watch.flag(9)
+    assert watch.should_stop(9)
 
-    def stale_read(session, experiment_id):
-        watch.clear(7)  # the main loop applies the stop while a worker's read is under way
-        return [SimpleNamespace(run_id=7, operation="STOP")]  # what the read saw before that
 
-    monkeypatch.setattr(interrupts.ic_ops, "list_pending", stale_read)
-    assert not watch.should_stop(7)  # resumed at once, its next chunk must not give way
-    monkeypatch.setattr(interrupts.ic_ops, "list_pending",
-                        lambda session, experiment_id: [SimpleNamespace(run_id=7, operation="STOP")])
-    assert watch.should_stop(7)  # a later read that sees a new stop still counts
+def test_each_loop_turn_reads_pending_ops_once_and_claims_each_op_once(
+        store, make_controller, trainer, kit, monkeypatch):
+    from rfconsole.db import progress
+
+    reads = []
+    claims = []
+    pending_ops, claim = progress.pending_ops, progress.claim
+    monkeypatch.setattr(progress, "pending_ops",
+                        lambda session, experiment_id: reads.append(1) or pending_ops(
+                            session, experiment_id))
+    monkeypatch.setattr(progress, "claim",
+                        lambda session, ops: claims.append(claim(session, ops)) or claims[-1])
+    turns = []
+    controller = make_controller([{"lr": 0.1}], trainer=trainer)
+    turn = controller._turn
+    monkeypatch.setattr(controller, "_turn", lambda done: turns.append(1) or turn(done))
+    trainer.seconds = 0.05
+    stop = {}
+    trainer.hooks[(1, 2)] = lambda: stop.update(op=kit.request(store, "STOP", 1))
+    thread = kit.run_in_thread(controller)
+    assert kit.wait_for(lambda: kit.run_of(store, 1).status == "STOPPED")
+    controller.request_end()
+    thread.join(10)
+    # one read per turn, plus the start-up read and the completion check's read at most
+    assert len(reads) <= len(turns) + 2
+    assert sum(claims) == 1  # the stop was stamped claimed once, however many turns saw it
+    assert kit.op_of(store, stop["op"].ic_id).claimed_at is not None
 
 
 def test_a_warm_clone_whose_first_checkpoint_cannot_be_saved_fails_itself(

@@ -166,6 +166,7 @@ def test_ops_refused_once_the_experiment_has_completed(store, seed):
         _request(store, "STOP", run_id)
 
 
+@pytest.mark.sqlite_only
 def test_requests_must_hold_the_write_lock(store, seed):
     run_id = seed.run("ONGOING")
     with store.read() as session, pytest.raises(RuntimeError, match="Store.write"):

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # each test starts 'rfconsole serve' in a new process
+
 SERVE = [sys.executable, "-m", "rfconsole.console", "serve"]
 
 

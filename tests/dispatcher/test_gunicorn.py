@@ -12,7 +12,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from .test_wsgi import GUNICORN_CONF
+
+pytestmark = pytest.mark.slow  # starts gunicorn with its workers
 
 GUNICORN = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "rfconsole.dispatcher.wsgi:app"]
 

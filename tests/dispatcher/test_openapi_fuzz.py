@@ -7,6 +7,7 @@ no example database.
 
 from __future__ import annotations
 
+import pytest
 import schemathesis
 from flask import Flask
 from hypothesis import HealthCheck, Phase, given, settings
@@ -15,12 +16,15 @@ from schemathesis import GenerationMode
 
 from .conftest import Seeded
 
+pytestmark = pytest.mark.slow  # property-based requests: hundreds of examples
+
 POSITIVE_EXAMPLES = 30
 NEGATIVE_EXAMPLES = 15
 # Operations with no input that can be invalid: nothing to send, or only a path segment
 # (an invalid one, an empty name, routes elsewhere).
 NO_INVALID_INPUT = {
     "GET /dispatcher/health-check",
+    "GET /dispatcher/get-server-info",
     "GET /dispatcher/get-all-experiment-names",
     "GET /dispatcher/get-running-experiment",
     "GET /dispatcher/all-operations",
@@ -29,7 +33,11 @@ NO_INVALID_INPUT = {
 
 
 def _schema(app: Flask):
-    return schemathesis.openapi.from_wsgi("/dispatcher/openapi.json", app)
+    schema = schemathesis.openapi.from_wsgi("/dispatcher/openapi.json", app)
+    # Text holding NUL is refused (400) anywhere, as the document says in words: PostgreSQL
+    # cannot store it, and OpenAPI 3.0 cannot forbid it in object keys.
+    schema.config.generation.update(allow_x00=False)
+    return schema
 
 
 def test_openapi_document_is_valid(app: Flask) -> None:

@@ -156,7 +156,7 @@ def test_clone_config_nested_too_deep_is_400_and_the_history_still_reads(
         client: FlaskClient, seeded: Seeded) -> None:
     # Within orjson's nesting limit, but past what recursive code can walk.
     body = f'{{"run_id": {seeded.ongoing}, "config": ' + '{"a": ' * 900 + "1" + "}" * 901
-    response = client.post("/dispatcher/clone-modify-run", data=body)
+    response = client.post("/dispatcher/clone-modify-run", data=body, content_type="application/json")
     assert response.status_code == 400
     assert "nests more than 64 levels deep" in response.get_json()["error"]
     assert client.get("/dispatcher/get-ic-ops").status_code == 200

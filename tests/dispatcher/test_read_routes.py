@@ -177,7 +177,8 @@ def test_nan_and_infinity_come_out_as_null(store: Store, tmp_path) -> None:
         runs.update_run(session, run.run_id, metrics={"loss": nan})
     client = create_app(store).test_client()
     clone = client.post("/dispatcher/clone-modify-run",
-                        data=json.dumps({"run_id": run.run_id, "config": {"lr": 0.2}}))
+                        data=json.dumps({"run_id": run.run_id, "config": {"lr": 0.2}}),
+                        content_type="application/json")
     assert clone.status_code == 200
     with store.write() as session:  # an op config holding NaN, as a driver could hand back
         ic_ops.request_clone_modify(session, run_id=run.run_id, config_patch={"z": nan},
@@ -300,9 +301,12 @@ def test_unknown_route_and_wrong_method_are_json(client: FlaskClient) -> None:
     assert wrong.is_json
     assert wrong.get_json()["error"] == "/dispatcher/stop-run does not accept GET; use POST."
     assert "POST" in wrong.headers["Allow"]
-    root = client.get("/")
-    assert root.status_code == 404
-    assert root.is_json
+    outside = client.get("/no-such-page")
+    assert outside.status_code == 404
+    assert outside.is_json
+    root = client.get("/")  # the web dashboard
+    assert root.status_code == 200
+    assert root.mimetype == "text/html"
 
 
 def test_openapi_document_is_served(client: FlaskClient) -> None:

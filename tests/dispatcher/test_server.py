@@ -8,6 +8,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 from rfconsole.db import Store
@@ -38,6 +39,13 @@ def _port_is_free(port: int) -> bool:
         except OSError:
             return False
         return True
+
+
+def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
 
 
 def test_real_server_serves_preflight_and_stops_cleanly(store: Store, seeded: Seeded) -> None:
@@ -88,7 +96,11 @@ def test_stop_with_a_request_in_flight(store: Store, seeded: Seeded) -> None:
     port = int(server.url.rsplit(":", 1)[1])
     half = socket.create_connection(("127.0.0.1", port), timeout=10)
     half.sendall(b"POST /dispatcher/get-run HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
-    time.sleep(0.1)
+    # Wait until the server has read the partial request (a Waitress channel then holds it):
+    # closing a socket with unread data would reset the connection instead of closing it.
+    _wait_for(lambda: any(getattr(channel, "request", None) is not None
+                          for channel in list(server._server._map.values())),
+              "the server to read the partial request")
     server.stop()
     half.settimeout(5)
     assert half.recv(4096) == b""
@@ -171,9 +183,11 @@ def test_stop_under_load_logs_no_error(store: Store, seeded: Seeded,
     from rfconsole.dispatcher import routes_runs
 
     real_fetch = routes_runs.fetch_run
+    busy = threading.Semaphore(0)  # released once per request that reached the app
 
     def slow_fetch(conn, run_id):  # keeps every worker busy while stop() runs
-        time.sleep(0.2)
+        busy.release()
+        time.sleep(0.2)  # the work of a slow request, not a wait for something
         return real_fetch(conn, run_id)
 
     monkeypatch.setattr(routes_runs, "fetch_run", slow_fetch)
@@ -196,7 +210,8 @@ def test_stop_under_load_logs_no_error(store: Store, seeded: Seeded,
     clients = [threading.Thread(target=hammer) for _ in range(4)]
     for thread in clients:
         thread.start()
-    time.sleep(0.5)
+    for _ in range(len(clients)):  # every client has a request in a worker
+        assert busy.acquire(timeout=30), "the requests never reached the app"
     server.stop()
     halt.set()
     for thread in clients:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import textwrap
 import venv
 import zipfile
@@ -14,17 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SUBPACKAGES = ["db", "dispatcher", "controller", "console"]
 
-
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("dist")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
-         str(ROOT)],
-        check=True, capture_output=True, text=True, timeout=300,
-    )
-    (built,) = out.glob("rfconsole-*.whl")
-    return built
+pytestmark = pytest.mark.slow  # builds a wheel and installs its dependencies in a new venv
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +34,7 @@ def test_wheel_holds_every_subpackage_and_data_file(wheel):
         for path in source.rglob("*"):
             if "__pycache__" in path.parts or path.is_dir():
                 continue
-            if path.suffix in {".py", ".tcss", ".json"}:
+            if path.suffix in {".py", ".tcss", ".json", ".js", ".css", ".html", ".svg"}:
                 assert f"rfconsole/{path.relative_to(ROOT)}" in names, f"{path} is missing from the wheel"
     assert any(name.endswith(".tcss") for name in names), "the console styles are missing"
     tops = {name.split("/")[0] for name in names}
