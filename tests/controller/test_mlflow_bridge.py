@@ -6,6 +6,7 @@ run ids start at 1 again.
 
 from __future__ import annotations
 
+import os
 import uuid
 from typing import Any
 
@@ -189,6 +190,21 @@ def test_catch_up_mirrors_an_experiment_that_ran_without_mlflow(
     found = mlflow_runs(mlflow_server, name)
     assert {key: run.info.status for key, run in found.items()} == {"1": "FINISHED", "2": "FINISHED"}
     assert steps(mlflow_server, found["2"], "loss") == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("chosen", "expected"), [(None, "true"), ("false", "false")])
+def test_mlflow_usage_telemetry_is_off_unless_the_user_chose(
+        mlflow_server: str, make_controller: Any, store: Store, monkeypatch: pytest.MonkeyPatch,
+        chosen: str | None, expected: str) -> None:
+    name = _name()
+    assert make_controller(name=name).run().status == "completed"
+    if chosen is None:
+        monkeypatch.delenv("MLFLOW_DISABLE_TELEMETRY", raising=False)
+    else:
+        monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", chosen)
+    assert mlflow_bridge.catch_up(store, name, mlflow_server)
+    assert os.environ["MLFLOW_DISABLE_TELEMETRY"] == expected
 
 
 def test_without_the_client_the_sentence_says_what_to_install(
