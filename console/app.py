@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from pathlib import Path
+from typing import Any
 
 from rfconsole.db import Store
 from rfconsole.db.models import ExperimentRead, RunRead
@@ -10,16 +13,30 @@ from textual import on, work
 from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import ModalScreen
 
 from .commands import OpsCommands
-from .ops import READONLY_MESSAGE, VERBS, OpOutcome, console_origin, request_ops, summarize
+from .key_order import KeysInOrder
+from .ops import CLOSED_EXPERIMENT_STATUSES, READONLY_MESSAGE, VERBS, OpOutcome, console_origin, request_ops, summarize
 from .polling import PollingScreen
-from .runs_screen import RunsScreen
+from .runs_screen import ExperimentShown, OpsApplied, RunsScreen
 
 CSS_FILE = Path(__file__).with_name("rfconsole.tcss")
 
 
-class ConsoleApp(App[None]):
+def shown_database(store: Store) -> str:
+    """The database as the header names it: its file (home as ~), or its URL without password."""
+    path = store.path
+    if path is None:
+        return store.url
+    try:
+        return "~/" + str(path.resolve().relative_to(Path.home()))
+    except (ValueError, RuntimeError, OSError):
+        return str(path)
+
+
+class ConsoleApp(KeysInOrder):
     """rfconsole's operator console."""
 
     CSS_PATH = CSS_FILE
@@ -30,6 +47,10 @@ class ConsoleApp(App[None]):
         Binding("question_mark", "help", "Help"),
     ]
 
+    # The live refresh's settings; the runs screen's status line watches them.
+    refresh_interval: reactive[float] = reactive(1.0)
+    refresh_paused: reactive[bool] = reactive(False)
+
     class OpsRequested(Message):
         def __init__(self, outcomes: list[OpOutcome], error: str | None = None) -> None:
             super().__init__()
@@ -38,12 +59,17 @@ class ConsoleApp(App[None]):
 
     def __init__(self, store: Store, *, readonly: bool = False, refresh: float = 1.0,
                  dispatcher_url: str | None = None, dispatcher_error: str | None = None,
-                 experiment: str | None = None, origin: str | None = None) -> None:
+                 experiment: str | None = None, origin: str | None = None,
+                 exit_on_hangup: bool = False, database: str | None = None,
+                 new_database: bool = False) -> None:
         super().__init__()
+        self.exit_on_hangup = exit_on_hangup
+        self.database = database or shown_database(store)
+        self.new_database = new_database
+        self.title = f"rfconsole · {self.database}"
         self.store = store
         self.readonly = readonly
         self.refresh_interval = refresh
-        self.refresh_paused = False
         self.dispatcher_url = dispatcher_url
         self.dispatcher_error = dispatcher_error
         self.experiment_name = experiment
@@ -63,10 +89,28 @@ class ConsoleApp(App[None]):
         return RunsScreen()
 
     def on_mount(self) -> None:
+        if self.exit_on_hangup:
+            self._exit_on_hangup()
+        if self.new_database:
+            self.notify(f"{self.database} did not exist: a new, empty database was made there. "
+                        f"Check --db (or RFCONSOLE_DB) if you meant another one.",
+                        title="New database", severity="warning", markup=False, timeout=15)
         if self.dispatcher_error:
             self.notify(self.dispatcher_error, title="Dispatcher not started", severity="error",
                         markup=False,
                         timeout=10)
+
+    def _exit_on_hangup(self) -> None:
+        """SIGHUP (the terminal closed) and SIGTERM (`kill`, `timeout`) quit as q does."""
+        loop = asyncio.get_running_loop()
+        for name in ("SIGHUP", "SIGTERM"):
+            signum = getattr(signal, name, None)
+            if signum is None:
+                continue
+            try:
+                loop.add_signal_handler(signum, self.exit)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass  # no signals here (Windows, or not the main thread)
 
     @property
     def runs_screen(self) -> RunsScreen:
@@ -77,10 +121,17 @@ class ConsoleApp(App[None]):
     # --- navigation -------------------------------------------------------------
 
     def action_help(self) -> None:
-        from .dialogs import HelpScreen
+        from .dialogs import HelpScreen, key_sections
 
-        if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen(readonly=self.readonly))
+        screen = self.screen
+        if not isinstance(screen, HelpScreen):
+            self.open_dialog(HelpScreen(key_sections(screen), readonly=self.readonly,
+                                        filter_help=screen is self.runs_screen))
+
+    def open_dialog(self, dialog: ModalScreen[Any], callback: Any = None) -> None:
+        """Open a dialog over the current screen; earlier toasts go, so none covers it."""
+        self.clear_notifications()
+        self.push_screen(dialog, callback)
 
     def open_detail(self, run_id: int) -> None:
         from .detail_screen import RunDetailScreen
@@ -105,18 +156,26 @@ class ConsoleApp(App[None]):
                 self.runs_screen.forget_experiment()
 
         current = self.current_experiment.id if self.current_experiment else None
-        self.push_screen(ExperimentsScreen(current), chosen)
+        self.open_dialog(ExperimentsScreen(current), chosen)
 
     # --- IC ops -------------------------------------------------------------------
 
-    def refuse_if_readonly(self) -> bool:
+    def refuse_op(self) -> bool:
+        """Say why no op can be requested here and now (before any dialog opens), if so."""
         if self.readonly:
             self.notify(READONLY_MESSAGE, severity="warning")
-        return self.readonly
+            return True
+        experiment = self.current_experiment
+        if experiment is not None and experiment.status in CLOSED_EXPERIMENT_STATUSES:
+            self.notify(f"The experiment {experiment.name!r} has {experiment.status}; IC ops "
+                        f"apply only while it runs or after it was cancelled.",
+                        severity="warning", markup=False)
+            return True
+        return False
 
     def queue_op(self, operation: str, runs: list[RunRead]) -> None:
         """Stop, resume or delete the given runs; delete and bulk ops ask first."""
-        if self.refuse_if_readonly():
+        if self.refuse_op():
             return
         if not runs:
             self.notify("There is no run under the cursor.", severity="warning")
@@ -140,12 +199,12 @@ class ConsoleApp(App[None]):
             if yes:
                 self.request_in_thread(operation, run_ids)
 
-        self.push_screen(ConfirmScreen(question, confirm_label=verb.capitalize(),
+        self.open_dialog(ConfirmScreen(question, confirm_label=verb.capitalize(),
                                        danger=operation == "DELETE"), confirmed)
 
     def open_clone(self, run: RunRead | None, targets: list[RunRead] | None = None) -> None:
         """Clone-modify `run`, or apply the edit made to its config to each of `targets`."""
-        if self.refuse_if_readonly():
+        if self.refuse_op():
             return
         if run is None:
             self.notify("There is no run under the cursor.", severity="warning")
@@ -159,7 +218,7 @@ class ConsoleApp(App[None]):
             if outcomes:
                 self.post_message(self.OpsRequested(outcomes))
 
-        self.push_screen(CloneScreen(run, schema, targets), done)
+        self.open_dialog(CloneScreen(run, schema, targets), done)
 
     @work(thread=True, group="ops", exit_on_error=False)
     def request_in_thread(self, operation: str, run_ids: list[int]) -> None:
@@ -180,20 +239,30 @@ class ConsoleApp(App[None]):
         text, refused = summarize(message.outcomes)
         self.notify(text, severity="warning" if refused else "information", markup=False,
                     timeout=8 if refused else 4)
-        # The marks have been used once the op went to exactly the marked runs.
-        marked = self.runs_screen.table.marked
-        used_marks = bool(marked) and {o.run_id for o in message.outcomes} == marked
-        self.runs_screen.after_ops(clear_marks=used_marks)
+        # The runs screen clears the marks the ops used and reads again; so does the screen
+        # in front, if another.
+        self.runs_screen.post_message(OpsApplied([o.run_id for o in message.outcomes]))
         if isinstance(self.screen, PollingScreen) and self.screen is not self.runs_screen:
             self.screen.poll_now()
+
+    @on(ExperimentShown)
+    def _experiment_shown(self, message: ExperimentShown) -> None:
+        self.current_experiment = message.experiment
 
 
 def make_app(store: Store, *, readonly: bool = False, refresh: float = 1.0,
              dispatcher_url: str | None = None, dispatcher_error: str | None = None,
-             experiment: str | None = None, origin: str | None = None) -> ConsoleApp:
-    """Build the console on an open Store (the caller owns and closes it)."""
+             experiment: str | None = None, origin: str | None = None,
+             exit_on_hangup: bool = False, new_database: bool = False,
+             database: str | None = None) -> ConsoleApp:
+    """Build the console on an open Store (the caller owns and closes it). With
+    `exit_on_hangup`, SIGHUP and SIGTERM quit it as q does; `new_database` says once that
+    the database was just made (a mistyped --db); `database` names it in the header (by
+    default its file, or its URL without password)."""
     return ConsoleApp(store, readonly=readonly, refresh=refresh, dispatcher_url=dispatcher_url,
-                      dispatcher_error=dispatcher_error, experiment=experiment, origin=origin)
+                      dispatcher_error=dispatcher_error, experiment=experiment, origin=origin,
+                      exit_on_hangup=exit_on_hangup, new_database=new_database,
+                      database=database)
 
 
 __all__ = ["ConsoleApp", "make_app"]

@@ -170,7 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run the demo experiment (with the console unless --headless)")
     _console_options(demo, suppress=True)
     demo.add_argument("--headless", action="store_true", default=_env_flag("HEADLESS"),
-                      help="run without the console, one line per event (env RFCONSOLE_HEADLESS)")
+                      help="run without the console, one line per event; the REST API is served "
+                           "as with the console unless --no-dispatcher (env RFCONSOLE_HEADLESS)")
     demo.add_argument("--runs", type=POSITIVE, default=_env_typed("RUNS", POSITIVE, 6),
                       help="number of configs (env RFCONSOLE_RUNS; default 6)")
     demo.add_argument("--chunks", type=POSITIVE, default=_env_typed("CHUNKS", POSITIVE, 30),
@@ -210,9 +211,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_serve(args)
         if args.command == "demo":
             if args.headless:
-                from rfconsole.controller.cli import run_demo_headless
+                from rfconsole.console.launch import run_demo_headless_served
 
-                return run_demo_headless(args)
+                return run_demo_headless_served(args)
             from rfconsole.console.launch import run_demo_console
 
             return run_demo_console(args)

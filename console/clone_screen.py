@@ -16,6 +16,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Label, Static, Switch, TextArea
 
+from .access import console_app
 from .cells import format_number, literal
 from .ops import OpOutcome, request_ops
 
@@ -80,6 +81,7 @@ class CloneScreen(ModalScreen[list[OpOutcome] | None]):
     made to it are applied to every target as one JSON Merge Patch.
     """
 
+    AUTO_FOCUS = "#clone-config"
     BINDINGS = [
         Binding("ctrl+s", "submit", "Submit", priority=True),
         # The editor would otherwise take escape to leave the text area.
@@ -132,7 +134,6 @@ class CloneScreen(ModalScreen[list[OpOutcome] | None]):
 
     def on_mount(self) -> None:
         self._check(self.query_one("#clone-config", TextArea).text)
-        self.query_one("#clone-config", TextArea).focus()
 
     @on(TextArea.Changed, "#clone-config")
     def _edited(self, event: TextArea.Changed) -> None:
@@ -181,7 +182,7 @@ class CloneScreen(ModalScreen[list[OpOutcome] | None]):
 
     @work(thread=True, group="clone", exit_on_error=False)
     def _request(self, change: dict[str, dict[str, Any]], warm: bool) -> None:
-        app: Any = self.app
+        app = console_app(self)
         try:
             outcomes = request_ops(app.store, "CLONE_MODIFY",
                                    [target.run_id for target in self.targets],

@@ -8,12 +8,14 @@ from typing import Any
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from .access import console_app
+
 
 class OpsCommands(Provider):
     """Ops on the marked runs (or the run under the cursor), and the console's screens."""
 
     def _commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
-        app: Any = self.app
+        app = console_app(self)
         commands: list[tuple[str, str, Callable[[], Any]]] = [
             ("Show the experiment log", "follow, search, IC ops only", app.open_logs),
             ("Switch experiment", "list every experiment with its status", app.open_experiments),

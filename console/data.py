@@ -8,23 +8,20 @@ transactions that committed late) are read, and the table updates just those.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import Any
 
 from rfconsole.db import Store, experiments, ic_ops, metrics, runs
 from rfconsole.db.errors import NotFoundError
-from rfconsole.db.models import ExperimentRead, ICOpRead, Metric, MetricPoint, Run, RunRead
-from sqlalchemy import func
-from sqlmodel import Session, col, select
+from rfconsole.db.models import ExperimentRead, ICOpRead, MetricPoint, RunRead
+from rfconsole.db.snapshots import SPARK_POINTS, clones_of, recent_values, runs_changed_since
 
-# A write stamps updated_at before it commits; a reader may see a later stamp
-# first. Re-reading this far back catches such rows (unchanged ones are skipped).
-LATE_COMMIT_MARGIN = timedelta(seconds=10)
-SPARK_POINTS = 24
 OPS_SHOWN = 50
 MAIN_METRIC_PREFERENCE = ("val_loss", "eval_loss", "loss", "train_loss", "val_accuracy")
-_IN_BATCH = 500
+__all__ = ["SPARK_POINTS", "RunsSnapshot", "RunDetail", "read_runs_snapshot", "read_run_detail",
+           "read_experiments", "recent_values", "runs_changed_since"]
 
 
 @dataclass(frozen=True)
@@ -48,7 +45,7 @@ def pick_main_metric(names: Iterable[str]) -> str | None:
     return min(names) if names else None
 
 
-def find_experiment(session: Session, experiment_id: int | None,
+def find_experiment(session: Any, experiment_id: int | None,
                     name: str | None) -> ExperimentRead | None:
     """The experiment the console shows: a chosen one, a named one, else the current one."""
     try:
@@ -59,58 +56,6 @@ def find_experiment(session: Session, experiment_id: int | None,
     except NotFoundError:
         return None
     return experiments.get_current_experiment(session)
-
-
-def runs_changed_since(session: Session, experiment_id: int, since: datetime | None,
-                       known: Mapping[int, RunRead] | None = None) -> list[RunRead]:
-    """Runs updated at or after `since` (less the margin) whose stamp differs from `known`.
-
-    Only ids and stamps are read first, so runs re-read because of the margin cost
-    little; whole rows are read for the runs that really changed.
-    """
-    if since is None:
-        statement = select(Run).where(Run.experiment_id == experiment_id)
-        return [RunRead.model_validate(row)
-                for row in session.exec(statement.order_by(col(Run.run_id))).all()]
-    stamps = session.exec(
-        select(Run.run_id, Run.updated_at).where(
-            Run.experiment_id == experiment_id,
-            col(Run.updated_at) >= since - LATE_COMMIT_MARGIN)
-    ).all()
-    known = known or {}
-    wanted = [run_id for run_id, stamp in stamps
-              if run_id not in known or known[run_id].updated_at != stamp]
-    changed: list[RunRead] = []
-    for start in range(0, len(wanted), _IN_BATCH):
-        batch = wanted[start:start + _IN_BATCH]
-        rows = session.exec(select(Run).where(col(Run.run_id).in_(batch))).all()
-        changed += [RunRead.model_validate(row) for row in rows]
-    return sorted(changed, key=lambda run: run.run_id)
-
-
-def recent_values(session: Session, run_ids: Sequence[int], name: str,
-                  points: int = SPARK_POINTS) -> dict[int, list[float]]:
-    """The last `points` values of one metric for each run, oldest first."""
-    values: dict[int, list[float]] = {}
-    for start in range(0, len(run_ids), _IN_BATCH):
-        batch = list(run_ids[start:start + _IN_BATCH])
-        # Newest `points` per run only: a long run has thousands of points.
-        newest_first = func.row_number().over(
-            partition_by=Metric.run_id, order_by=(col(Metric.step).desc(), col(Metric.id).desc()))
-        ranked = (
-            select(Metric.run_id, Metric.value, Metric.step, Metric.id,
-                   newest_first.label("rank"))
-            .where(Metric.name == name, col(Metric.run_id).in_(batch))
-            .subquery()
-        )
-        statement = (
-            select(ranked.c.run_id, ranked.c.value)
-            .where(ranked.c.rank <= points)
-            .order_by(ranked.c.run_id, ranked.c.step, ranked.c.id)
-        )
-        for run_id, value in session.execute(statement).all():
-            values.setdefault(run_id, []).append(value)
-    return values
 
 
 def read_runs_snapshot(store: Store, *, experiment_id: int | None, experiment_name: str | None,
@@ -153,10 +98,7 @@ def read_run_detail(store: Store, run_id: int, max_points: int = 400) -> RunDeta
         run = runs.get_run(session, run_id)
         experiment = experiments.get_experiment(session, run.experiment_id)
         parent = runs.get_run(session, run.parent_run_id) if run.parent_run_id else None
-        clone_rows = session.exec(
-            select(Run).where(Run.parent_run_id == run_id).order_by(col(Run.run_id))
-        ).all()
-        clones = [RunRead.model_validate(row) for row in clone_rows]
+        clones = clones_of(session, run_id)
         ops = ic_ops.list_ops(session, run_id=run_id, limit=100)
         history = metrics.metric_history(session, run_id=run_id, max_points=max_points)
         return RunDetail(run, experiment, parent, clones, ops, history)

@@ -15,6 +15,7 @@ from textual_plotext import PlotextPlot
 
 from .cells import STATUS_STYLES, format_number, literal, progress_bar
 from .data import RunDetail, read_run_detail
+from .ops import READONLY_OPS, op_key_allowed
 from .ops_table import OpsTable
 from .polling import PollingScreen
 
@@ -45,17 +46,25 @@ def lineage_text(detail: RunDetail) -> str:
     return "\n".join(lines)
 
 
+def full_number(value: Any) -> str:
+    """A metric as precisely as it is useful to read (the table shows 4 digits)."""
+    return f"{value:.10g}" if isinstance(value, float) else format_number(value)
+
+
 def summary_text(detail: RunDetail) -> str:
     run = detail.run
     style = STATUS_STYLES.get(run.status, "")
+    # One label and its value per line: a narrow pane never wraps between the two.
     lines = [
         f"[b]{literal(run.run_name)}[/b] (id {run.run_id}) [{style}]{run.status}[/]",
-        f"progress {progress_bar(run.progress)}  epoch {run.current_epoch}/{run.num_epochs}  "
-        f"chunk {run.current_chunk}/{run.num_chunks}  steps {run.completed_steps}",
+        f"progress {progress_bar(run.progress)}",
+        f"epoch    {run.current_epoch}/{run.num_epochs}",
+        f"chunk    {run.current_chunk}/{run.num_chunks}",
+        f"steps    {run.completed_steps}",
     ]
-    if run.metrics:
-        lines.append("  ".join(f"{literal(name)} [b]{literal(format_number(value))}[/b]"
-                               for name, value in sorted(run.metrics.items())))
+    width = max((len(name) for name in run.metrics), default=0)
+    lines += [f"{literal(name.ljust(width))} [b]{literal(full_number(value))}[/b]"
+              for name, value in sorted(run.metrics.items())]
     if run.error:
         lines.append(f"[red]error: {literal(run.error)}[/]")
     if run.ended_by:
@@ -66,12 +75,16 @@ def summary_text(detail: RunDetail) -> str:
 class RunDetailScreen(PollingScreen):
     """One run, refreshed live; s/r/d/c apply to it."""
 
+    HELP_TITLE = "Run detail"
     BINDINGS = [
-        Binding("escape,backspace", "back", "Back"),
+        Binding("q", "app.quit", "Quit"),
+        Binding("question_mark", "app.help", "Help", tooltip="the keys of this screen"),
+        Binding("escape,backspace", "back", "Back", tooltip="back to the runs"),
         Binding("s", "stop", "Stop"),
         Binding("r", "resume", "Resume"),
         Binding("d", "delete", "Delete"),
         Binding("c", "clone", "Clone"),
+        READONLY_OPS,
     ]
 
     def __init__(self, run_id: int) -> None:
@@ -99,15 +112,15 @@ class RunDetailScreen(PollingScreen):
 
     def on_mount(self) -> None:
         self.sub_title = f"run {self.run_id}"
-        super().on_mount()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("stop", "resume", "delete", "clone") and getattr(self.app, "readonly", False):
-            return False
-        return True
+        return op_key_allowed(action, self.console_app.readonly)
+
+    def action_read_only(self) -> None:
+        self.console_app.refuse_op()
 
     def prepare_read(self) -> Any:
-        return self.app.store  # type: ignore[attr-defined]
+        return self.console_app.store
 
     def read_data(self, store: Any) -> RunDetail:
         return read_run_detail(store, self.run_id)
@@ -122,7 +135,8 @@ class RunDetailScreen(PollingScreen):
             config = json.dumps(detail.run.config_leaf, indent=2, sort_keys=True)
             self.query_one("#detail-config", Static).update(
                 Syntax(config, "json", theme="ansi_dark", word_wrap=True, background_color="default"))
-        self.query_one("#detail-ops", OpsTable).show_ops(detail.ops)
+        self.query_one("#detail-ops", OpsTable).show_ops(detail.ops,
+                                                         detail.experiment.controller_alive)
         self._plot(detail.history)
 
     def _plot(self, history: dict[str, list[MetricPoint]]) -> None:
@@ -152,13 +166,13 @@ class RunDetailScreen(PollingScreen):
         self.app.pop_screen()
 
     def action_stop(self) -> None:
-        self.app.queue_op("STOP", self._runs())  # type: ignore[attr-defined]
+        self.console_app.queue_op("STOP", self._runs())
 
     def action_resume(self) -> None:
-        self.app.queue_op("RESUME", self._runs())  # type: ignore[attr-defined]
+        self.console_app.queue_op("RESUME", self._runs())
 
     def action_delete(self) -> None:
-        self.app.queue_op("DELETE", self._runs())  # type: ignore[attr-defined]
+        self.console_app.queue_op("DELETE", self._runs())
 
     def action_clone(self) -> None:
-        self.app.open_clone(self.detail.run if self.detail else None)  # type: ignore[attr-defined]
+        self.console_app.open_clone(self.detail.run if self.detail else None)

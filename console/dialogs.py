@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 from textual import on
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, OptionList, Static
 from textual.widgets.option_list import Option
+
+from .cells import literal
 
 
 class ConfirmScreen(ModalScreen[bool]):
     """Ask one yes/no question; y confirms, n or escape cancels (and so does enter: Cancel
     has the focus, so that a stray enter never deletes a run)."""
 
+    AUTO_FOCUS = "#confirm-no"
     BINDINGS = [
         Binding("y", "answer(True)", "Yes"),
         Binding("n,escape", "answer(False)", "No"),
@@ -36,9 +41,6 @@ class ConfirmScreen(ModalScreen[bool]):
                 yield Button("Cancel (n)", id="confirm-no")
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.query_one("#confirm-no", Button).focus()
-
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
 
@@ -50,6 +52,7 @@ class ConfirmScreen(ModalScreen[bool]):
 class SortScreen(ModalScreen[str | None]):
     """Pick the column to sort the runs by; picking the current one reverses the order."""
 
+    AUTO_FOCUS = "#sort-options"
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, columns: list[tuple[str, str]], current: str | None,
@@ -73,7 +76,6 @@ class SortScreen(ModalScreen[str | None]):
         options = self.query_one(OptionList)
         keys = [key for key, _ in self.columns]
         options.highlighted = keys.index(self.current) if self.current in keys else 0
-        options.focus()
 
     @on(OptionList.OptionSelected)
     def _chosen(self, event: OptionList.OptionSelected) -> None:
@@ -83,61 +85,62 @@ class SortScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-HELP_SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
-    ("Runs", [
-        ("↑ ↓ PgUp PgDn Home End", "move the cursor"),
-        ("← →", "scroll the columns sideways (ID and name stay)"),
-        ("enter", "open the run's detail"),
-        ("space", "mark or unmark the run (ops then apply to every marked run)"),
-        ("a", "mark every run shown"),
-        ("escape", "clear the marks, then the filter"),
-        ("/", "filter: STOPPED, some text, or key op value (lr > 0.01, "
-              "val_accuracy >= 0.8, status = STOPPED), joined by 'and'"),
-        ("o", "sort by a column (again to reverse); clicking a header also sorts"),
-        ("tab", "move between the runs table and the ops pane (enter: the op's run)"),
-        ("p", "pause or resume the live refresh"),
-        ("+ =", "refresh less often"),
-        ("-", "refresh more often"),
-    ]),
-    ("IC ops (not in --readonly)", [
-        ("s", "stop the run(s)"),
-        ("r", "resume the run(s)"),
-        ("d", "delete the run(s), after a confirmation"),
-        ("c", "clone-modify: edit the config, warm start or not (marked runs: each one)"),
-        ("ctrl+s", "in the clone editor: submit (escape cancels)"),
-        ("y n", "in a confirmation: yes or no"),
-    ]),
-    ("Screens", [
-        ("l", "the experiment log"),
-        ("f", "in the log: follow new lines, or stop following"),
-        ("i", "in the log: only the IC-ops lines, or every line"),
-        ("home g end G", "in the log: first or last line ( / searches)"),
-        ("e", "switch experiment"),
-        ("ctrl+p", "command palette: every op and screen by name"),
-        ("?", "this help"),
-        ("escape backspace", "back / close"),
-        ("q", "quit (also ends the demo experiment)"),
-    ]),
-]
+FILTER_HELP = (
+    "[b]Filter[/b] ( / )\n"
+    "  a status (STOPPED, or status:STOPPED), some text, or key op value with op one of\n"
+    "  = != > >= < <= ~ (contains): a run field (id, name, status, source, parent,\n"
+    "  progress, epoch, chunk), a metric (val_loss < 0.5) or a config key, dotted or by\n"
+    "  its last part (optimizer.learning_rate > 0.01); several joined by 'and'."
+)
+
+
+def key_sections(screen: Screen[Any]) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The keys active on `screen`, grouped by where they act, read from the bindings."""
+    app = screen.app
+    sections: dict[str, dict[tuple[int, str], tuple[list[str], str]]] = {}
+    for active in screen.active_bindings.values():
+        binding = active.binding
+        if not binding.description:
+            continue
+        node = active.node
+        if isinstance(node, App):
+            title = "Everywhere"
+        else:
+            title = getattr(node, "HELP_TITLE", "") or "In the focused pane"
+        entries = sections.setdefault(title, {})
+        what = binding.tooltip or binding.description
+        keys, _ = entries.setdefault((id(node), binding.action), ([], what))
+        shown = app.get_key_display(binding)
+        if shown not in keys:
+            keys.append(shown)
+    # The screen's own keys first, then the focused pane's, then those that work everywhere.
+    first = getattr(screen, "HELP_TITLE", "")
+    order = sorted(sections, key=lambda title: (title != first, title == "Everywhere"))
+    return [(title, [(" ".join(keys), what) for keys, what in sections[title].values()])
+            for title in order]
 
 
 class HelpScreen(ModalScreen[None]):
-    """Every key of the console, on one page."""
+    """The keys of the screen it was opened on, as its bindings declare them."""
 
     BINDINGS = [Binding("escape,question_mark,q", "close", "Close")]
 
-    def __init__(self, *, readonly: bool = False) -> None:
+    def __init__(self, sections: list[tuple[str, list[tuple[str, str]]]], *,
+                 readonly: bool = False, filter_help: bool = False) -> None:
         super().__init__()
+        self.sections = sections
         self.readonly = readonly
+        self.filter_help = filter_help
 
     def compose(self) -> ComposeResult:
         lines = []
-        for title, keys in HELP_SECTIONS:
-            if self.readonly and title.startswith("IC ops"):
-                lines.append("[b]IC ops[/b]\n  turned off: the console is read-only (--readonly)")
-                continue
-            lines.append(f"[b]{title}[/b]")
-            lines += [f"  [b reverse] {key} [/] {what}" for key, what in keys]
+        if self.readonly:
+            lines.append("[b]Read-only[/b] (--readonly): the IC op keys only say so.")
+        for title, keys in self.sections:
+            lines.append(f"[b]{literal(title)}[/b]")
+            lines += [f"  [b reverse] {literal(key)} [/] {literal(what)}" for key, what in keys]
+        if self.filter_help:
+            lines.append(FILTER_HELP)
         with VerticalScroll(id="help-dialog", classes="dialog"):
             yield Static("\n".join(lines), id="help-text")
         yield Footer()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rfconsole.db.models import ExperimentRead
 from rich.text import Text
 from textual import on, work
@@ -14,6 +12,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Label
 
+from .access import console_app
 from .data import read_experiments
 from .polling import failure_sentence
 
@@ -24,6 +23,7 @@ EXPERIMENT_STYLES = {"running": "bold green", "completed": "blue", "failed": "bo
 class ExperimentsScreen(ModalScreen[int | None]):
     """Dismisses with the chosen experiment's id (enter), or None (escape)."""
 
+    AUTO_FOCUS = "#experiments"
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     class Loaded(Message):
@@ -47,12 +47,11 @@ class ExperimentsScreen(ModalScreen[int | None]):
         for label, key in (("", "current"), ("Name", "name"), ("Status", "status"),
                            ("Runs", "runs"), ("Created (UTC)", "created")):
             table.add_column(label, key=key)
-        table.focus()
         self._load()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="experiments")
     def _load(self) -> None:
-        app: Any = self.app
+        app = console_app(self)
         try:
             self.post_message(self.Loaded(read_experiments(app.store), None))
         except Exception as exc:

@@ -1,10 +1,12 @@
 """The `/` filter: a status, some text, or `key op value` conditions joined by `and`.
 
-    STOPPED                     runs with that status
-    lr > 0.01                   config key (dotted, or a unique last part of one)
-    val_accuracy >= 0.8         latest metric
-    status = STOPPED            run field (id, name, status, source, parent, progress, epoch, chunk)
-    bert and lr <= 0.1          text anywhere in the name, status, source or config, and a condition
+    STOPPED                               runs with that status
+    optimizer.learning_rate > 0.01        config key (dotted, or a unique last part of one)
+    val_accuracy >= 0.8                   latest metric
+    status = STOPPED, status:STOPPED      run field (id, name, status, source, parent, progress,
+                                          epoch, chunk); key:value is key = value
+    run_3 and learning_rate <= 0.1        text anywhere in the name, status, source or config,
+                                          and a condition
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ _OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "~": lambda have, want: str(want).lower() in str(have).lower(),
 }
 _CONDITION = re.compile(r"^\s*([A-Za-z_][\w.\-]*)\s*(==|!=|>=|<=|=|>|<|~)\s*([^=<>!~\s].*?)\s*$")
+_KEY_VALUE = re.compile(r"^\s*([A-Za-z_][\w.\-]*):(\S+)\s*$")
 _AND = re.compile(r"(?:^|\s+)and(?:\s+|$)|\s*,\s*", re.IGNORECASE)
 
 
@@ -83,9 +86,9 @@ def _compare(have: Any, op: str, want: Any) -> bool:
         return _OPERATORS[op](have, want)
     if isinstance(have, bool) or isinstance(want, bool) or have is None or want is None:
         if op in ("=", "=="):
-            return have == want
+            return bool(have == want)
         if op == "!=":
-            return have != want
+            return bool(have != want)
         return False
     if isinstance(have, (int, float)) and isinstance(want, (int, float)):
         return _OPERATORS[op](have, want)
@@ -143,16 +146,32 @@ def parse_filter(text: str) -> RunFilter:
         if not piece.strip():
             raise FilterError(f"The filter {text!r} has an empty condition around 'and'.")
         condition = _CONDITION.match(piece)
-        if condition:
+        key_value = _KEY_VALUE.match(piece)
+        if key_value:
+            key, value = key_value.groups()
+            _check_status(key, value)
+            parts.append(_condition(key, "=", value))
+            keys.append(key)
+        elif condition:
+            key, op, value = condition.groups()
+            if op in ("=", "==", "!="):
+                _check_status(key, value)
             parts.append(_condition(*condition.groups()))
             keys.append(condition.group(1))
         elif any(symbol in piece for symbol in "=<>~!"):
             raise FilterError(
-                f"{piece.strip()!r} is not a condition; write it as key op value, e.g. lr > 0.01."
+                f"{piece.strip()!r} is not a condition; write it as key op value, "
+                f"e.g. learning_rate > 0.01."
             )
         else:
             parts.append(_text(piece.strip()))
     return RunFilter(text, tuple(parts), tuple(keys))
+
+
+def _check_status(key: str, value: str) -> None:
+    if key == "status" and value.strip("'\"").upper() not in RUN_STATUSES:
+        raise FilterError(f"{value!r} is not a run status; a run is one of "
+                          f"{', '.join(RUN_STATUSES)}.")
 
 
 def unknown_keys(run_filter: RunFilter, runs: Iterable[RunRead]) -> list[str]:

@@ -4,6 +4,7 @@ controller), run the console, and stop everything cleanly when it quits."""
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import threading
 from collections.abc import Iterator
@@ -11,15 +12,19 @@ from contextlib import contextmanager
 from typing import Any
 
 from rfconsole.db import Store, StoreError, experiments
+from rfconsole.db.engine import resolve_db_url, sqlite_file
 
-from .app import ConsoleApp, make_app
+from .app import ConsoleApp, make_app, shown_database
 
 EXIT_FAILED = 1
 CONTROLLER_JOIN_SECONDS = 60
 
 
 def _fail(message: str) -> int:
-    print(f"rfconsole: {message}", file=sys.stderr)
+    try:
+        print(f"rfconsole: {message}", file=sys.stderr)
+    except OSError:
+        pass  # the terminal is gone
     return EXIT_FAILED
 
 
@@ -51,10 +56,64 @@ def dispatcher_thread(store: Store, args: argparse.Namespace) -> Iterator[tuple[
 
 
 def _build_app(store: Store, args: argparse.Namespace, url: str | None, error: str | None,
-               experiment: str | None = None) -> ConsoleApp:
+               experiment: str | None = None, new_database: bool = False) -> ConsoleApp:
     return make_app(store, readonly=getattr(args, "readonly", False),
                     refresh=getattr(args, "refresh", 1.0), dispatcher_url=url,
-                    dispatcher_error=error, experiment=experiment)
+                    dispatcher_error=error, experiment=experiment, exit_on_hangup=True,
+                    new_database=new_database)
+
+
+HANGUP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGHUP", "SIGTERM")
+                       if hasattr(signal, name))
+
+
+@contextmanager
+def hangups_interrupt() -> Iterator[None]:
+    """While active, SIGHUP and SIGTERM (a closed terminal, `kill`, `timeout`) do what Ctrl-C
+    does, so that whatever ends on Ctrl-C ends as cleanly."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        signal.raise_signal(signal.SIGINT)
+
+    previous = {signum: signal.signal(signum, interrupt) for signum in HANGUP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+@contextmanager
+def hangups_ignored() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in HANGUP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def say(text: str) -> None:
+    """Print a line; the terminal may be gone (a hang-up), which must not lose the exit."""
+    try:
+        print(text, flush=True)
+    except OSError:
+        pass
+
+
+def is_new_database(db: str | None) -> bool:
+    """Whether opening `db` will make a new SQLite file (to say so: it may be a typo)."""
+    try:
+        path = sqlite_file(resolve_db_url(db) if db is None or "://" not in db else db)
+    except Exception:  # an unreadable URL: opening it says what is wrong
+        return False
+    return path is not None and not path.exists()
 
 
 def open_store(db: str | None) -> Store:
@@ -71,13 +130,14 @@ def open_store(db: str | None) -> Store:
 
 def run_console(args: argparse.Namespace) -> int:
     """The console on `--db`, with the dispatcher in a background thread."""
+    new_database = is_new_database(args.db)
     try:
         store = open_store(args.db)
     except StoreError as exc:
         return _fail(exc.message)
     try:
-        with dispatcher_thread(store, args) as (url, error):
-            _build_app(store, args, url, error).run()
+        with dispatcher_thread(store, args) as (url, error), hangups_interrupt():
+            _build_app(store, args, url, error, new_database=new_database).run()
     finally:
         store.close()
     return 0
@@ -138,11 +198,13 @@ def run_demo_console(args: argparse.Namespace) -> int:
         with dispatcher_thread(store, args) as (url, error):
             app = _build_app(store, args, url, error, experiment=controller.experiment_name)
             runner.app = app
-            runner.start()
             try:
-                app.run()
+                with hangups_interrupt():  # until the app takes them over, then after it
+                    runner.start()
+                    app.run()
             finally:
-                runner.stop()
+                with hangups_ignored():  # already ending: let the controller finish cleanly
+                    runner.stop()
         name = controller.experiment_name
         if runner.error:
             return _fail(runner.error)
@@ -154,7 +216,34 @@ def run_demo_console(args: argparse.Namespace) -> int:
         trainer = trainer_of(controller.experiment.config_schema)
         hint = (f"; resume it with {resume_command(name, args.db, trainer=trainer)}"
                 if status == "cancelled" else ".")
-        print(f"Experiment {name!r} is {status}{hint}")
+        say(f"Experiment {name!r} is {status}{hint}")
         return 0
+    finally:
+        store.close()
+
+
+def run_demo_headless_served(args: argparse.Namespace) -> int:
+    """`rfconsole demo --headless`: the demo's controller in the foreground, one line per
+    event, and the REST API beside it as with the console (unless --no-dispatcher)."""
+    from rfconsole.controller.cli import run_demo_headless
+
+    if getattr(args, "no_dispatcher", False):
+        with hangups_interrupt():
+            return int(run_demo_headless(args))
+    new_database = is_new_database(args.db)
+    try:
+        store = open_store(args.db)
+    except StoreError as exc:
+        return _fail(exc.message)
+    try:
+        if new_database:
+            say(f"{shown_database(store)} did not exist: a new, empty database was made there.")
+        with dispatcher_thread(store, args) as (url, error):
+            if error:
+                say(f"The dispatcher did not start: {error}")
+            else:
+                say(f"Dispatcher: {url}/dispatcher")
+            with hangups_interrupt():
+                return int(run_demo_headless(args))
     finally:
         store.close()

@@ -35,13 +35,16 @@ def style_line(line: str, search: str) -> Text:
 class LogsScreen(PollingScreen):
     """The experiment log file, newest at the bottom."""
 
+    HELP_TITLE = "Experiment log"
     BINDINGS = [
-        Binding("escape", "back", "Back"),
-        Binding("f", "follow", "Follow"),
-        Binding("slash", "search", "Search"),
-        Binding("i", "ic_only", "IC ops only"),
-        Binding("home,g", "top", "Top", show=False),
-        Binding("end,G", "bottom", "End", show=False),
+        Binding("q", "app.quit", "Quit"),
+        Binding("question_mark", "app.help", "Help", tooltip="the keys of this screen"),
+        Binding("escape", "back", "Back", tooltip="close the search, else back to the runs"),
+        Binding("f", "follow", "Follow", tooltip="follow new lines, or stop following"),
+        Binding("slash", "search", "Search", tooltip="show only the lines holding some text"),
+        Binding("i", "ic_only", "IC ops only", tooltip="only the IC-ops lines, or every line"),
+        Binding("home,g", "top", "Top", show=False, tooltip="first line"),
+        Binding("end,G", "bottom", "End", show=False, tooltip="last line"),
     ]
 
     def __init__(self, experiment: ExperimentRead) -> None:
@@ -63,9 +66,8 @@ class LogsScreen(PollingScreen):
     def on_mount(self) -> None:
         self.sub_title = f"{self.experiment.name} · log"
         self.query_one("#log-search").display = False
-        self.query_one("#log", RichLog).focus()
+        self.set_focus(self.query_one("#log", RichLog))
         self._show_status()
-        super().on_mount()
 
     def polling_allowed(self) -> bool:
         return self._needs_load or (self.follow and super().polling_allowed())
@@ -129,20 +131,20 @@ class LogsScreen(PollingScreen):
         field = self.query_one("#log-search", Input)
         field.display = True
         field.value = self.search
-        field.focus()
+        self.set_focus(field)
 
     @on(Input.Submitted, "#log-search")
     def _search(self, event: Input.Submitted) -> None:
         self.search = event.value.strip()
         event.input.display = False
-        self.query_one("#log", RichLog).focus()
+        self.set_focus(self.query_one("#log", RichLog))
         self._render_lines()
 
     def action_back(self) -> None:
         field = self.query_one("#log-search", Input)
         if field.display:
             field.display = False
-            self.query_one("#log", RichLog).focus()
+            self.set_focus(self.query_one("#log", RichLog))
             return
         if self.search:
             self.search = ""

@@ -10,9 +10,28 @@ from typing import Any
 from rfconsole.db import Store, experiment_log, ic_ops
 from rfconsole.db.errors import StoreError
 from rfconsole.db.models import ExperimentRead
+from textual.binding import Binding
 
 VERBS = {"STOP": "stop", "RESUME": "resume", "DELETE": "delete", "CLONE_MODIFY": "clone-modify"}
-READONLY_MESSAGE = "The console is read-only (--readonly), so IC ops are turned off."
+READONLY_MESSAGE = "The console is read-only (--readonly): IC ops are turned off."
+OP_ACTIONS = ("stop", "resume", "delete", "clone")
+# In --readonly the op keys are out of the footer and the help, and this binding takes them
+# to say why nothing happens.
+READONLY_OPS = Binding("s,r,d,c", "read_only", "Read-only", show=False,
+                       tooltip="IC ops are turned off: the console is read-only (--readonly)")
+
+
+def op_key_allowed(action: str, readonly: bool) -> bool:
+    """Whether a screen's binding for `action` is active (op keys swap in --readonly)."""
+    if action in OP_ACTIONS:
+        return not readonly
+    if action == "read_only":
+        return readonly
+    return True
+
+
+# An experiment that has ended this way takes no more ops (the data layer refuses them too).
+CLOSED_EXPERIMENT_STATUSES = ("completed", "failed")
 
 
 def console_origin() -> str:
@@ -75,20 +94,45 @@ def _log_request(experiment: ExperimentRead, ic_id: int, operation: str, run_id:
         pass  # the op is queued; a log folder we cannot write must not undo that
 
 
+def plural(count: int, word: str) -> str:
+    """`1 run`, `2 runs`."""
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def _id_list(ids: list[int]) -> str:
+    """`4`, `4, 5 and 6`, or `4 to 13` when they follow each other."""
+    if len(ids) > 3 and ids == list(range(ids[0], ids[0] + len(ids))):
+        return f"{ids[0]} to {ids[-1]}"
+    if len(ids) > 3:
+        return ", ".join(map(str, ids[:3])) + f" and {len(ids) - 3} more"
+    return ", ".join(map(str, ids[:-1])) + (" and " if len(ids) > 1 else "") + str(ids[-1])
+
+
 def summarize(outcomes: list[OpOutcome]) -> tuple[str, bool]:
-    """One notification text for a batch of outcomes, and whether any was refused."""
+    """One short notification for a batch of outcomes (a few lines even for many runs), and
+    whether any was refused."""
     if not outcomes:
         return "No runs selected.", True
-    verb = VERBS[outcomes[0].operation].capitalize()
+    operation = outcomes[0].operation
+    verb = VERBS[operation].capitalize()
     queued = [o for o in outcomes if o.queued]
     refused = [o for o in outcomes if not o.queued]
     lines = []
-    if queued:
-        if outcomes[0].operation == "CLONE_MODIFY":
-            lines += [f"Clone of run {o.run_id} queued as new run {o.new_run_id} (op {o.ic_id})."
-                      for o in queued]
-        else:
-            ids = ", ".join(f"{o.run_id} (op {o.ic_id})" for o in queued)
-            lines.append(f"{verb} queued for run {ids}.")
-    lines += [o.refusal or "" for o in refused]
+    if len(queued) == 1 and operation == "CLONE_MODIFY":
+        o = queued[0]
+        lines.append(f"Clone of run {o.run_id} queued as new run {o.new_run_id} (op {o.ic_id}).")
+    elif len(queued) == 1:
+        lines.append(f"{verb} queued for run {queued[0].run_id} (op {queued[0].ic_id}).")
+    elif queued:
+        runs = _id_list([o.run_id for o in queued])
+        op_ids = _id_list([o.ic_id for o in queued if o.ic_id is not None])
+        lines.append(f"{verb} queued for {len(queued)} runs ({runs}; ops {op_ids}).")
+        if operation == "CLONE_MODIFY":
+            new = _id_list([o.new_run_id for o in queued if o.new_run_id is not None])
+            lines.append(f"New runs {new}.")
+    if len(refused) <= 2:
+        lines += [o.refusal or "" for o in refused]
+    else:
+        lines.append(f"{refused[0].refusal} {len(refused) - 1} more runs were refused "
+                     f"({_id_list([o.run_id for o in refused[1:]])}).")
     return "\n".join(lines), bool(refused)

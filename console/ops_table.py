@@ -14,9 +14,12 @@ OPERATION_LABELS = {"STOP": "stop", "RESUME": "resume", "DELETE": "delete",
                     "CLONE_MODIFY": "clone"}
 
 
-def outcome_text(op: ICOpRead) -> str:
+NO_CONTROLLER = "no controller is running (see above)"
+
+
+def outcome_text(op: ICOpRead, pending: str = "waiting for the controller") -> str:
     if op.status == "PENDING":
-        return "waiting for the controller"
+        return pending
     if op.operation == "CLONE_MODIFY" and op.new_run_id is not None:
         warm = "warm" if op.warm_start else "cold"
         detail = f"new run {op.new_run_id} ({warm})"
@@ -27,9 +30,11 @@ def outcome_text(op: ICOpRead) -> str:
 class OpsTable(DataTable[Any]):
     """Newest op first; redrawn only when an op was added or settled."""
 
+    HELP_TITLE = "Ops pane"
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
-        self._shown: tuple[tuple[int, str], ...] | None = None
+        self._shown: tuple[Any, ...] | None = None
 
     def on_mount(self) -> None:
         for label, key, width in (("Op", "ic_id", 5), ("Action", "operation", 8),
@@ -37,8 +42,10 @@ class OpsTable(DataTable[Any]):
                                   ("Outcome", "outcome", 44), ("From", "origin", 24)):
             self.add_column(label, key=key, width=width)
 
-    def show_ops(self, ops: list[ICOpRead]) -> None:
-        signature = tuple((op.ic_id, op.status) for op in ops)
+    def show_ops(self, ops: list[ICOpRead], controller_alive: bool = True) -> None:
+        """Show `ops`; PENDING ones say whether a controller is there to apply them."""
+        pending = "waiting for the controller" if controller_alive else NO_CONTROLLER
+        signature = (pending, *((op.ic_id, op.status) for op in ops))
         if signature == self._shown:
             return
         self._shown = signature
@@ -50,7 +57,7 @@ class OpsTable(DataTable[Any]):
                 Text(OPERATION_LABELS.get(op.operation, op.operation)),
                 Text(str(op.run_id)),
                 op_status_text(op.status),
-                Text(outcome_text(op), overflow="ellipsis", no_wrap=True),
+                Text(outcome_text(op, pending), overflow="ellipsis", no_wrap=True),
                 Text(op.origin, overflow="ellipsis", no_wrap=True),
                 key=str(op.ic_id),
             )

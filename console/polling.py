@@ -8,13 +8,18 @@ paused) no read starts. Workers report back only by posting messages.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rfconsole.db.errors import StoreError
 from textual import on, work
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
+
+from .access import console_app
+
+if TYPE_CHECKING:
+    from .app import ConsoleApp
 
 
 def failure_sentence(exc: BaseException) -> str:
@@ -45,6 +50,10 @@ class PollingScreen(Screen[Any]):
         self.last_refresh_seconds: float | None = None
         self.refresh_count = 0
 
+    @property
+    def console_app(self) -> ConsoleApp:
+        return console_app(self)
+
     # --- what subclasses provide --------------------------------------------
 
     def prepare_read(self) -> Any:
@@ -61,15 +70,16 @@ class PollingScreen(Screen[Any]):
         self.notify(message, severity="error", timeout=4, markup=False)
 
     def polling_allowed(self) -> bool:
-        return not getattr(self.app, "refresh_paused", False)
+        return not self.console_app.refresh_paused
 
     # --- the loop -------------------------------------------------------------
 
     @property
     def interval(self) -> float:
-        return float(getattr(self.app, "refresh_interval", 1.0))
+        return self.console_app.refresh_interval
 
     def on_mount(self) -> None:
+        # Textual calls each class's on_mount in turn (subclass first): no super() call needed.
         self._tick()  # the first read runs while the first frame is drawn
 
     def on_screen_resume(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections import Counter
 from datetime import datetime
 from typing import Any
@@ -11,11 +12,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 
 from .cells import STATUS_STYLES, literal
 from .data import RunsSnapshot, read_runs_snapshot
 from .filters import FilterError, parse_filter, unknown_keys
+from .ops import OP_ACTIONS, READONLY_OPS, op_key_allowed
 from .ops_table import OpsTable
 from .polling import PollingScreen
 from .runs_table import RunsTable
@@ -26,32 +29,85 @@ EMPTY_STATE = (
     "that uses rfconsole's controller on this database.\n"
     "This screen switches to it as soon as it starts."
 )
-OP_ACTIONS = ("stop", "resume", "delete", "clone")
 # What + and - keep the refresh interval within; the floor is --refresh's own minimum, so
 # that - never makes a shorter interval given on the command line longer.
 MIN_REFRESH_SECONDS = 0.1
 MAX_REFRESH_SECONDS = 60.0
 
 
+def controller_liveness(experiment: ExperimentRead) -> str:
+    """For the header: whether a controller is applying ops and training now."""
+    if experiment.controller_alive:
+        return "controller alive"
+    if experiment.controller_seen_at is None:
+        return "no controller"
+    return f"no controller since {experiment.controller_seen_at:%H:%M:%S} UTC"
+
+
+def start_hint(experiment: ExperimentRead, database: str) -> str:
+    """How to start a controller for `experiment`: the demo's command, or the user's own."""
+    from rfconsole.controller.demo import CONFIG_SCHEMA
+
+    if (experiment.config_schema or {}).get("title") == CONFIG_SCHEMA["title"]:
+        return (f"start one with: rfconsole demo --db {shlex.quote(database)} "
+                f"--experiment {shlex.quote(experiment.name)}")
+    return "start your training script's controller on this database"
+
+
+def ops_title(experiment: ExperimentRead, database: str) -> str:
+    title = "IC ops (newest first)"
+    if experiment.controller_alive or experiment.status not in ("running", "cancelled"):
+        return title
+    return f"{title} · [b yellow]no controller is running[/]: {literal(start_hint(experiment, database))}"
+
+
+class ExperimentShown(Message):
+    """The runs screen shows this experiment now (the app keeps it as the current one)."""
+
+    def __init__(self, experiment: ExperimentRead) -> None:
+        super().__init__()
+        self.experiment = experiment
+
+
+class OpsApplied(Message):
+    """Ops were requested for these runs (queued or refused)."""
+
+    def __init__(self, run_ids: list[int]) -> None:
+        super().__init__()
+        self.run_ids = run_ids
+
+
 class RunsScreen(PollingScreen):
     """Runs of the current experiment, refreshed in place; ops on the cursor or marked runs."""
 
+    HELP_TITLE = "Runs screen"
     BINDINGS = [
-        Binding("s", "stop", "Stop"),
-        Binding("r", "resume", "Resume"),
-        Binding("d", "delete", "Delete"),
-        Binding("c", "clone", "Clone"),
-        Binding("space", "mark", "Mark", show=False),
-        Binding("a", "mark_all", "Mark all shown", show=False),
-        Binding("slash", "filter", "Filter"),
-        Binding("escape", "clear", "Clear filter/marks", show=False),
-        Binding("o", "sort", "Sort"),
-        Binding("l", "logs", "Logs"),
-        Binding("e", "experiments", "Experiments"),
-        Binding("p", "pause", "Pause", show=False),
-        Binding("plus,equals_sign", "slower", "Refresh slower", show=False),
-        Binding("minus", "faster", "Refresh faster", show=False),
-        Binding("tab", "focus_next_pane", "Ops pane", show=False),
+        # First, so that the footer keeps them in view on a narrow terminal.
+        Binding("q", "app.quit", "Quit", tooltip="quit (the demo's experiment is cancelled, "
+                "resumable)"),
+        Binding("question_mark", "app.help", "Help", tooltip="the keys of this screen"),
+        Binding("s", "stop", "Stop", tooltip="stop the marked runs, or the run under the cursor"),
+        Binding("r", "resume", "Resume", tooltip="resume the marked runs, or the one under the cursor"),
+        Binding("d", "delete", "Delete", tooltip="delete the marked runs, or the one under the "
+                "cursor (asks first)"),
+        Binding("c", "clone", "Clone", tooltip="clone-modify: edit the config, warm start or not "
+                "(marked runs: the same change to each)"),
+        READONLY_OPS,
+        Binding("space", "mark", "Mark", show=False,
+                tooltip="mark or unmark the run under the cursor, then move down one run"),
+        Binding("a", "mark_all", "Mark all shown", show=False, tooltip="mark every run shown"),
+        Binding("slash", "filter", "Filter", tooltip="filter the runs (see below)"),
+        Binding("escape", "clear", "Clear filter/marks", show=False,
+                tooltip="close the filter, else clear the marks, else clear the filter"),
+        Binding("o", "sort", "Sort", tooltip="sort by a column (the same column again reverses)"),
+        Binding("l", "logs", "Logs", tooltip="the experiment log"),
+        Binding("e", "experiments", "Experiments", tooltip="switch experiment"),
+        Binding("p", "pause", "Pause", show=False, tooltip="pause or resume the live refresh"),
+        Binding("plus,equals_sign", "slower", "Refresh slower", show=False,
+                tooltip="refresh half as often"),
+        Binding("minus", "faster", "Refresh faster", show=False, tooltip="refresh twice as often"),
+        Binding("tab", "focus_next_pane", "Ops pane", show=False,
+                tooltip="move between the runs table and the ops pane (enter: the op's run)"),
     ]
 
     def __init__(self) -> None:
@@ -65,8 +121,9 @@ class RunsScreen(PollingScreen):
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
         yield Static(id="status-line")
-        yield Input(placeholder="filter: STOPPED, text, or key op value (lr > 0.01 and "
-                    "val_accuracy >= 0.8); enter applies, escape clears", id="filter")
+        yield Input(placeholder="filter: STOPPED, status:NEW, text, or key op value "
+                    "(learning_rate > 0.01 and val_loss < 1); enter applies, escape clears",
+                    id="filter")
         yield Static(id="filter-error")
         yield RunsTable(id="runs")
         yield Static(EMPTY_STATE, id="empty")
@@ -80,17 +137,35 @@ class RunsScreen(PollingScreen):
         return self.query_one("#runs", RunsTable)
 
     def on_mount(self) -> None:
+        # The status line follows the app's refresh settings (p, + and -).
+        self.watch(self.app, "refresh_paused", self._settings_changed, init=False)
+        self.watch(self.app, "refresh_interval", self._settings_changed, init=False)
         self.query_one("#filter").display = False
         self.query_one("#filter-error").display = False
         self.query_one("#empty").display = False
-        self.table.focus()
+        self.set_focus(self.table)
         self._show_status()
-        super().on_mount()
+
+    def _settings_changed(self) -> None:
+        self._show_status()
+
+    def on_resize(self) -> None:
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        window = self.table.column_window()
+        self.table.fit_columns(self.size.width)
+        if self.table.column_window() != window:
+            self._show_status()
+
+    @on(RunsTable.ColumnsScrolled)
+    def _columns_scrolled(self) -> None:
+        self._show_status()
 
     # --- refresh --------------------------------------------------------------
 
     def prepare_read(self) -> dict[str, Any]:
-        app: Any = self.app
+        app = self.console_app
         return {
             "experiment_id": app.chosen_experiment_id,
             "experiment_name": app.experiment_name,
@@ -104,7 +179,7 @@ class RunsScreen(PollingScreen):
         }
 
     def read_data(self, prepared: dict[str, Any]) -> RunsSnapshot:
-        return read_runs_snapshot(self.app.store, **prepared)  # type: ignore[attr-defined]
+        return read_runs_snapshot(self.console_app.store, **prepared)
 
     def show_data(self, snapshot: RunsSnapshot) -> None:
         self.load_error = None
@@ -134,9 +209,12 @@ class RunsScreen(PollingScreen):
             self.since = None  # nothing seen yet: keep reading everything
         self.main_metric = snapshot.main_metric
         self.experiment = experiment
-        self.app.current_experiment = experiment  # type: ignore[attr-defined]
-        self.query_one("#ops", OpsTable).show_ops(snapshot.ops)
+        self.post_message(ExperimentShown(experiment))
+        self.query_one("#ops", OpsTable).show_ops(snapshot.ops, experiment.controller_alive)
+        self.query_one("#ops-title", Label).update(ops_title(experiment, self.console_app.database))
         self._show_status()
+        if snapshot.runs_read:  # a vertical scrollbar may have come or gone
+            self.call_after_refresh(self._fit_columns)
 
     def show_failure(self, message: str) -> None:
         self.load_error = message
@@ -152,7 +230,7 @@ class RunsScreen(PollingScreen):
         self.poll_now()
 
     def _show_status(self) -> None:
-        app: Any = self.app
+        app = self.console_app
         parts = []
         if self.experiment is None:
             parts.append("[b]no experiment[/b]")
@@ -165,20 +243,26 @@ class RunsScreen(PollingScreen):
             if self.table.marked:
                 parts.append(f"[b yellow]{len(self.table.marked)} marked[/]")
             if self.table.run_filter.text:
-                parts.append(f"filter: [b]{literal(self.table.run_filter.text)}[/b] "
-                             f"({self.table.row_count} shown)")
+                shown = self.table.row_count
+                matched = (f"{shown} of {len(self.table.runs)} shown" if shown else
+                           f"[b red]no run matches[/] of {len(self.table.runs)}; escape clears")
+                parts.append(f"filter: [b]{literal(self.table.run_filter.text)}[/b] ({matched})")
+            window = self.table.column_window()
+            if window:
+                parts.append(window)
         parts.append("[b yellow]paused[/]" if app.refresh_paused else f"every {app.refresh_interval:g}s")
         if app.readonly:
             parts.append("[b]read-only[/b]")
         if self.load_error:
             parts.append(f"[red]{literal(self.load_error)}[/]")
         self.query_one("#status-line", Static).update(" · ".join(parts))
-        self.sub_title = app.dispatcher_status
+        liveness = controller_liveness(self.experiment) if self.experiment else ""
+        self.sub_title = " · ".join(part for part in (liveness, app.dispatcher_status) if part)
 
     # --- keys ---------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in OP_ACTIONS and getattr(self.app, "readonly", False):
+        if not op_key_allowed(action, self.console_app.readonly):
             return False
         if self.experiment is None and action in (*OP_ACTIONS, "logs", "sort", "filter"):
             return False  # nothing to act on yet: keep the footer to what works
@@ -187,20 +271,23 @@ class RunsScreen(PollingScreen):
     def _runs_for_op(self) -> list[Any]:
         return [self.table.runs[i] for i in self.table.selected_run_ids() if i in self.table.runs]
 
+    def action_read_only(self) -> None:
+        self.console_app.refuse_op()
+
     def action_stop(self) -> None:
-        self.app.queue_op("STOP", self._runs_for_op())  # type: ignore[attr-defined]
+        self.console_app.queue_op("STOP", self._runs_for_op())
 
     def action_resume(self) -> None:
-        self.app.queue_op("RESUME", self._runs_for_op())  # type: ignore[attr-defined]
+        self.console_app.queue_op("RESUME", self._runs_for_op())
 
     def action_delete(self) -> None:
-        self.app.queue_op("DELETE", self._runs_for_op())  # type: ignore[attr-defined]
+        self.console_app.queue_op("DELETE", self._runs_for_op())
 
     def action_clone(self) -> None:
         targets = self._runs_for_op()
         cursor = self.table.runs.get(self.table.cursor_run_id() or -1)
         parent = cursor if cursor in targets else (targets[0] if targets else None)
-        self.app.open_clone(parent, targets)  # type: ignore[attr-defined]
+        self.console_app.open_clone(parent, targets)
 
     def action_mark(self) -> None:
         run_id = self.table.cursor_run_id()
@@ -218,14 +305,14 @@ class RunsScreen(PollingScreen):
         field = self.query_one("#filter", Input)
         field.display = True
         field.value = self.table.run_filter.text
-        field.focus()
+        self.set_focus(field)  # at once: the next key of a burst must reach the field
 
     def action_clear(self) -> None:
         field = self.query_one("#filter", Input)
         if field.display:
             field.display = False
             self.query_one("#filter-error").display = False
-            self.table.focus()
+            self.set_focus(self.table)
         elif self.table.marked:
             self.table.clear_marks()
         elif self.table.run_filter.text:
@@ -244,7 +331,7 @@ class RunsScreen(PollingScreen):
         error.display = False
         event.input.display = False
         self.table.set_filter(run_filter)
-        self.table.focus()
+        self.set_focus(self.table)
         self._show_status()
         for key in unknown_keys(run_filter, self.table.runs.values()):
             self.notify(f"No run has a field, metric or config key {key!r} (yet), so that "
@@ -261,7 +348,7 @@ class RunsScreen(PollingScreen):
             if key:
                 self.table.sort_by(key)
 
-        self.app.push_screen(SortScreen(columns, current, self.table.sort_reverse), chosen)
+        self.console_app.open_dialog(SortScreen(columns, current, self.table.sort_reverse), chosen)
 
     @on(DataTable.HeaderSelected, "#runs")
     def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
@@ -270,24 +357,23 @@ class RunsScreen(PollingScreen):
     @on(DataTable.RowSelected, "#runs")
     def _open_detail(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is not None:
-            self.app.open_detail(int(event.row_key.value))  # type: ignore[attr-defined]
+            self.console_app.open_detail(int(event.row_key.value))
 
     @on(DataTable.RowSelected, "#ops")
     def _open_op_run(self, event: DataTable.RowSelected) -> None:
         run_id = str(event.data_table.get_row(event.row_key)[2])
         if run_id.isdigit():
-            self.app.open_detail(int(run_id))  # type: ignore[attr-defined]
+            self.console_app.open_detail(int(run_id))
 
     def action_logs(self) -> None:
-        self.app.open_logs()  # type: ignore[attr-defined]
+        self.console_app.open_logs()
 
     def action_experiments(self) -> None:
-        self.app.open_experiments()  # type: ignore[attr-defined]
+        self.console_app.open_experiments()
 
     def action_pause(self) -> None:
-        app: Any = self.app
-        app.refresh_paused = not app.refresh_paused
-        self._show_status()
+        app = self.console_app
+        app.refresh_paused = not app.refresh_paused  # the status line watches it
         if not app.refresh_paused:
             self.poll_now()
 
@@ -298,16 +384,18 @@ class RunsScreen(PollingScreen):
         self._set_interval(self.interval / 2)
 
     def _set_interval(self, seconds: float) -> None:
-        app: Any = self.app
+        app = self.console_app
         app.refresh_interval = min(MAX_REFRESH_SECONDS, max(MIN_REFRESH_SECONDS, round(seconds, 2)))
-        self._show_status()
 
     def action_focus_next_pane(self) -> None:
         ops = self.query_one("#ops", OpsTable)
-        (self.table if ops.has_focus else ops).focus()
+        self.set_focus(self.table if ops.has_focus else ops)
 
-    def after_ops(self, clear_marks: bool) -> None:
-        if clear_marks:
+    @on(OpsApplied)
+    def _ops_applied(self, message: OpsApplied) -> None:
+        # The marks have been used once the ops went to exactly the marked runs.
+        marked = self.table.marked
+        if marked and set(message.run_ids) == marked:
             self.table.clear_marks()
         self._show_status()
         self.poll_now()

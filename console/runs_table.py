@@ -14,10 +14,12 @@ from operator import attrgetter
 from typing import Any
 
 from rfconsole.db.models import RunRead
-from textual._two_way_dict import TwoWayDict
-from textual.geometry import Size
+from rich.text import Text
+from textual.binding import Binding
+from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import DataTable
-from textual.widgets.data_table import RowDoesNotExist
+from textual.widgets.data_table import ColumnKey, RowDoesNotExist
 
 from .cells import (
     SortableCell,
@@ -35,6 +37,8 @@ MAX_METRIC_COLUMNS = 3
 METRIC_ORDER = ("val_loss", "val_accuracy", "train_loss", "train_accuracy", "loss", "accuracy")
 MARK = "●"
 SORT_TUPLE = attrgetter("sort_tuple")
+FIXED_COLUMNS = 2  # ID and name stay in view while the other columns scroll sideways
+VERTICAL_SCROLLBAR = 2
 
 
 @dataclass(frozen=True)
@@ -72,11 +76,31 @@ def differing_config_keys(runs: Iterable[RunRead]) -> list[str]:
 
 
 class RunsTable(DataTable[Any]):
-    """A DataTable of runs that knows how to apply a refresh without losing view state."""
+    """A DataTable of runs that knows how to apply a refresh without losing view state.
+
+    Columns scroll sideways a whole column at a time and the table ends at the last
+    column that fits whole, so no cell is ever shown cut (a cut `0.9919` reads `9919`).
+    """
+
+    HELP_TITLE = "Runs table"
+    BINDINGS = [
+        Binding("enter", "select_cursor", "Open", show=False, tooltip="open the run's detail"),
+        Binding("home", "first_row", "First run", show=False),
+        Binding("end", "last_row", "Last run", show=False),
+        Binding("left", "column_left", "Columns left", show=False,
+                tooltip="scroll one column left (ID and name stay)"),
+        Binding("right", "column_right", "Columns right", show=False,
+                tooltip="scroll one column right (ID and name stay)"),
+    ]
+
+    class ColumnsScrolled(Message):
+        """The columns in view changed (← →)."""
 
     def __init__(self, **kwargs: Any) -> None:
-        # ID and name stay in view while the columns scroll sideways (← →).
-        super().__init__(cursor_type="row", zebra_stripes=True, fixed_columns=2, **kwargs)
+        super().__init__(cursor_type="row", zebra_stripes=True, fixed_columns=FIXED_COLUMNS,
+                         **kwargs)
+        self.first_column = 0  # the first scrolling column shown, counted after the fixed ones
+        self.shown_columns = 0  # how many scrolling columns fit whole
         self.runs: dict[int, RunRead] = {}
         self.sparks: dict[int, list[float]] = {}
         self.marked: set[int] = set()
@@ -105,15 +129,19 @@ class RunsTable(DataTable[Any]):
             Column("name", "Name", self._width("name", lambda run: run.run_name)),
             Column("status", "Status", 9),
             Column("progress", "Progress", 15),
-            Column("epoch", "Epoch", 5),
-            Column("chunk", "Chunk", 5),
+            Column("epoch", "Epoch", self._width(
+                "Epoch", lambda run: f"{run.current_epoch}/{run.num_epochs}")),
+            Column("chunk", "Chunk", self._width(
+                "Chunk", lambda run: f"{run.current_chunk}/{run.num_chunks}")),
         ]
-        spec += [Column(f"m:{name}", name, max(len(name), 8))
-                 for name in metric_columns(self._metric_names)]
+        spec += [Column(f"m:{name}", name, self._width(
+            name, lambda run, name=name: format_number(run.metrics.get(name)), limit=12))
+            for name in metric_columns(self._metric_names)]
         spec += [
             Column("spark", spark_label, max(SPARK_POINTS // 2, len(spark_label))),
-            Column("source", "Source", 6),
-            Column("parent", "Parent", 6),
+            Column("source", "Source", self._width("Source", lambda run: run.source)),
+            Column("parent", "Parent", self._width(
+                "Parent", lambda run: format_number(run.parent_run_id))),
         ]
         spec += [Column(f"c:{key}", key, self._width(
             key, lambda run, key=key: format_number(run.flattened_config.get(key))))
@@ -123,10 +151,11 @@ class RunsTable(DataTable[Any]):
     def _width(self, label: str, text_of: Any, limit: int = 24) -> int:
         """Fixed column widths: auto-sized columns lose their size when a dialog opens."""
         longest = max((len(text_of(run)) for run in self.runs.values()), default=0)
-        return min(limit, max(len(label), longest, 4))
+        return min(limit, max(len(label) + 2, longest, 4))  # + 2: room for the sort arrow
 
     def cells(self, run: RunRead) -> list[SortableCell]:
         mark = MARK if run.run_id in self.marked else " "
+        spark = self.sparks.get(run.run_id, [])
         cells: dict[str, SortableCell] = {
             "id": SortableCell(f"{mark}{run.run_id:>4}", run.run_id,
                                "bold yellow" if mark != " " else ""),
@@ -135,8 +164,7 @@ class RunsTable(DataTable[Any]):
             "progress": progress_cell(run.progress),
             "epoch": fraction_cell(run.current_epoch, run.num_epochs),
             "chunk": fraction_cell(run.current_chunk, run.num_chunks),
-            "spark": SortableCell(sparkline(self.sparks.get(run.run_id, [])[-SPARK_POINTS // 2:]),
-                                  (self.sparks.get(run.run_id) or [None])[-1], "cyan"),
+            "spark": SortableCell(sparkline(spark[-SPARK_POINTS // 2:]), spark[-1] if spark else None, "cyan"),
             "source": SortableCell(run.source, run.source),
             "parent": value_cell(run.parent_run_id),
         }
@@ -219,14 +247,14 @@ class RunsTable(DataTable[Any]):
     def rebuild(self) -> None:
         """Clear and refill the table, keeping the cursor's run and the scroll position."""
         cursor_key = self.cursor_run_id()
-        scroll_x, scroll_y = self.scroll_x, self.scroll_y
+        scroll_y = self.scroll_y
         spec = self._column_spec()
         if [column.key for column in spec] != [column.key for column in self.spec]:
             self._cell_cache = {}
         self.spec = spec
         self.clear(columns=True)
         for column in self.spec:
-            self.add_column(column.label, width=column.width, key=column.key)
+            self.add_column(self._header(column), width=column.width, key=column.key)
         for run_id in sorted(self.runs):
             run = self.runs[run_id]
             if self.run_filter(run):
@@ -237,19 +265,8 @@ class RunsTable(DataTable[Any]):
         if self.sort_column is not None and self.sort_column in {c.key for c in self.spec}:
             self._sort_rows()
         self._move_to(cursor_key)
-        self.scroll_to(scroll_x, scroll_y, animate=False, immediate=True)
-
-    def _update_dimensions(self, new_rows: Iterable[Any]) -> None:
-        """Every column here has a fixed width and every row one line, so new rows need no
-        measuring; DataTable measures each new cell, which dominated loading many runs."""
-        if any(column.auto_width for column in self.columns.values()) or any(
-                row.auto_height for row in self.rows.values() if row.key in new_rows):
-            super()._update_dimensions(new_rows)
-            return
-        width = sum(column.get_render_width(self) for column in self.columns.values())
-        header_height = self.header_height if self.show_header else 0
-        self.virtual_size = Size(width + self._row_label_column_width,
-                                 self._total_row_height + header_height)
+        self.scroll_to(y=scroll_y, animate=False, immediate=True)
+        self.fit_columns(self._room())
 
     # --- view state ---------------------------------------------------------
 
@@ -275,24 +292,16 @@ class RunsTable(DataTable[Any]):
         self._move_to(cursor_key)
 
     def _sort_rows(self) -> None:
-        """DataTable.sort, minus a Python call per row: on 10,000 runs this is what a refresh
-        spends most of its UI time on. Falls back to DataTable.sort if its internals change."""
-        column = self.sort_column
-        data = getattr(self, "_data", None)
-        if not isinstance(data, dict) or not hasattr(self, "_row_locations"):
-            self.sort(column, key=SORT_TUPLE, reverse=self.sort_reverse)
-            return
-        keys = {row_key: cells[column].sort_tuple for row_key, cells in data.items()}
-        order = sorted(keys, key=keys.__getitem__, reverse=self.sort_reverse)
-        self._row_locations = TwoWayDict({row_key: index for index, row_key in enumerate(order)})
-        self._update_count += 1
-        self.refresh()
+        if self.sort_column is not None:
+            self.sort(self.sort_column, key=SORT_TUPLE, reverse=self.sort_reverse)
 
     def sort_by(self, column_key: str, reverse: bool | None = None) -> None:
         """Sort by a column; choosing the current sort column again reverses the order."""
         if reverse is None:
             reverse = not self.sort_reverse if column_key == self.sort_column else False
+        previous = self.sort_column
         self.sort_column, self.sort_reverse = column_key, reverse
+        self._relabel(previous, column_key)
         self._sort_keeping_cursor()
 
     def set_filter(self, run_filter: RunFilter) -> None:
@@ -332,3 +341,81 @@ class RunsTable(DataTable[Any]):
             return sorted(self.marked)
         run_id = self.cursor_run_id()
         return [run_id] if run_id is not None else []
+
+    # --- headers and sideways scrolling ---------------------------------------
+
+    def _header(self, column: Column) -> str:
+        """The column's label, with ▲ or ▼ when the rows are sorted by it."""
+        if column.key != self.sort_column:
+            return column.label
+        return f"{column.label} {'▼' if self.sort_reverse else '▲'}"
+
+    def _relabel(self, *keys: str | None) -> None:
+        for column in self.spec:
+            if column.key in keys and column.key in self.columns:
+                self.columns[ColumnKey(column.key)].label = Text(self._header(column))
+        self.refresh()
+
+    def fit_columns(self, room: int) -> None:
+        """Show whole columns only, from `first_column` on, in `room` cells of width."""
+        if room <= 0:
+            return  # not laid out yet
+        columns = self.ordered_columns
+        widths = [column.get_render_width(self) for column in columns[FIXED_COLUMNS:]]
+        fixed = sum(column.get_render_width(self) for column in columns[:FIXED_COLUMNS])
+        if not widths:
+            self.first_column = self.shown_columns = 0
+            return
+        self.first_column = max(0, min(self.first_column, len(widths) - 1))
+        space = room - fixed - (VERTICAL_SCROLLBAR if self.show_vertical_scrollbar else 0)
+        used = shown = 0
+        for column_width in widths[self.first_column:]:
+            if shown and used + column_width > space:
+                break
+            used += column_width
+            shown += 1
+        self.shown_columns = shown
+        width: int | str
+        if self.first_column == 0 and shown == len(widths):
+            width = "100%"  # everything fits
+        else:
+            width = fixed + used + (VERTICAL_SCROLLBAR if self.show_vertical_scrollbar else 0)
+        if str(self.styles.width) != str(width):  # a new width means a new layout: only then
+            self.styles.width = width
+        offset = sum(widths[:self.first_column])
+        if self.scroll_x != offset:
+            self.call_after_refresh(self.scroll_to, x=offset, animate=False)
+
+    def column_window(self) -> str:
+        """Which scrolling columns are in view, e.g. "columns 3-6 of 12 (← →)", or ""."""
+        total = len(self.ordered_columns) - FIXED_COLUMNS
+        if total <= 0 or (self.first_column == 0 and self.shown_columns >= total):
+            return ""
+        first = self.first_column + FIXED_COLUMNS + 1
+        last = first + self.shown_columns - 1
+        return f"columns {first}–{last} of {total + FIXED_COLUMNS} (← →)"
+
+    def _room(self) -> int:
+        parent = self.parent
+        return parent.size.width if isinstance(parent, Widget) else self.size.width
+
+    def action_column_right(self) -> None:
+        total = len(self.ordered_columns) - FIXED_COLUMNS
+        if self.first_column + self.shown_columns < total:
+            self.first_column += 1
+            self.fit_columns(self._room())
+            self.post_message(self.ColumnsScrolled())
+
+    def action_column_left(self) -> None:
+        if self.first_column > 0:
+            self.first_column -= 1
+            self.fit_columns(self._room())
+            self.post_message(self.ColumnsScrolled())
+
+    def action_first_row(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=0)
+
+    def action_last_row(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=self.row_count - 1)

@@ -12,7 +12,7 @@ import os
 import shlex
 from datetime import datetime, timezone
 
-from rfconsole.db import NotFoundError, Store, experiments
+from rfconsole.db import NotFoundError, Store, experiments, mask_url
 
 from .demo_trainers import demo_trainer, trainer_of
 from .events import EventListener
@@ -39,13 +39,14 @@ def resume_command(experiment: str, db: str | None, *, headless: bool = False,
     """The command that resumes the demo experiment, on the same database, ready to paste.
 
     Without --db the default database would be used, where the name starts a new
-    experiment; a database given by RFCONSOLE_DB is left to the environment, so
-    that a URL's password is not printed.
+    experiment; a database given by RFCONSOLE_DB is left to the environment, and
+    a password in a --db URL is shown as `***` (a terminal's scrollback is no place
+    for it: the user types it back in).
     """
     words = ["rfconsole", "demo"] + (["--headless"] if headless else [])
     words += ["--trainer", trainer] if trainer != "numpy" else []
     if db and db != os.environ.get("RFCONSOLE_DB"):
-        words += ["--db", db]
+        words += ["--db", mask_url(db)]
     return shlex.join(words + ["--experiment", experiment])
 
 

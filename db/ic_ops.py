@@ -1,4 +1,4 @@
-"""Interactive Control ops: the run-state rules of the design, in one place.
+"""Interactive Control ops: the run-state rules (docs/architecture.md, "Run states and IC ops"), in one place.
 
 Every `request_*` function checks the rules and inserts the op in the caller's
 write transaction (`Store.write()`, which holds SQLite's write lock from BEGIN;

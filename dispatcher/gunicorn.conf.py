@@ -51,7 +51,8 @@ accesslog = "-"
 def _refuse_exposed(addresses: list[str]) -> None:
     """Exit with one line if an address is exposed without a token (and not RFCONSOLE_INSECURE)."""
     from rfconsole.dispatcher.config import bind_host
-    from rfconsole.dispatcher.security import ServerStartError, check_bind
+    from rfconsole.dispatcher.errors import ServerStartError
+    from rfconsole.dispatcher.security import check_bind
 
     try:
         for address in addresses:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response
-from rfconsole.db import experiment_log, experiments
+from rfconsole.db import ExperimentRead, experiment_log, experiments
 
 from .bodies import LogsBody, parse_body
 from .errors import ApiError
@@ -22,6 +22,7 @@ logger = logging.getLogger("rfconsole.dispatcher")
 
 def _tail(component: str | None) -> Response:
     body = parse_body(LogsBody, optional=True)
+    experiment: ExperimentRead | None
     with state().store.read() as session:
         if body.experiment_name:
             experiment = experiments.get_experiment_by_name(session, body.experiment_name)

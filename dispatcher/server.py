@@ -42,7 +42,7 @@ from .errors import ServerStartError
 __all__ = ["DispatcherServer", "ServerStartError"]
 
 logger = logging.getLogger("rfconsole.dispatcher")
-JOIN_SECONDS = 10.0
+JOIN_SECONDS = 10  # whole seconds: waitress.task.ThreadedTaskDispatcher.shutdown takes an int
 OUTBUF_IN_MEMORY_BYTES = 64 * 1024 * 1024
 CONNECTION_LIMIT = 1000
 CHANNEL_TIMEOUT_SECONDS = 30

@@ -125,6 +125,7 @@ def console_app(store: Store, **settings: Any) -> ConsoleApp:
     settings.setdefault("dispatcher_url", DISPATCHER_URL)
     settings.setdefault("origin", ORIGIN)
     settings.setdefault("refresh", 0.2)
+    settings.setdefault("database", "~/runs/cifar.db")  # the same in every snapshot
     return make_app(store, **settings)
 
 

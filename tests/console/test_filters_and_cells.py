@@ -122,23 +122,6 @@ def test_clone_config_errors_are_inline_sentences() -> None:
         "[red]- a: 1[/]", "[green]+ b: 2[/]", "[yellow]~ lr: 0.1 → 0.2[/]"]
 
 
-def test_help_lists_every_key_of_every_screen() -> None:
-    from rfconsole.console.app import ConsoleApp
-    from rfconsole.console.clone_screen import CloneScreen
-    from rfconsole.console.detail_screen import RunDetailScreen
-    from rfconsole.console.dialogs import HELP_SECTIONS, ConfirmScreen
-    from rfconsole.console.logs_screen import LogsScreen
-    from rfconsole.console.runs_screen import RunsScreen
-
-    shown = {token for _, keys in HELP_SECTIONS for key, _ in keys for token in key.split()}
-    names = {"slash": "/", "question_mark": "?", "plus": "+", "equals_sign": "=", "minus": "-"}
-    for owner in (ConsoleApp, RunsScreen, RunDetailScreen, LogsScreen, CloneScreen,
-                  ConfirmScreen):
-        for binding in owner.BINDINGS:
-            for key in binding.key.split(","):
-                assert names.get(key, key) in shown, f"{owner.__name__}: {key} is not in the help"
-
-
 def test_sparkline_data_is_the_newest_points_in_step_order(store: Any, seeded: Any) -> None:
     from rfconsole.console.data import recent_values
     from rfconsole.db import metrics
@@ -168,3 +151,18 @@ def test_unknown_keys_are_the_condition_keys_no_run_has():
     run_filter = parse_filter("lr > 0.01 and learning_rate > 0.01, val_loss < 2, status = NEW, bert")
     assert unknown_keys(run_filter, runs) == ["lr"]
     assert unknown_keys(run_filter, []) == ["lr", "learning_rate", "val_loss", "status"]
+
+
+def test_a_bulk_op_of_ten_runs_is_a_short_toast() -> None:
+    from rfconsole.console.ops import OpOutcome, summarize
+
+    outcomes = [OpOutcome("STOP", run_id, ic_id=run_id + 100) for run_id in range(1, 11)]
+    outcomes += [OpOutcome("STOP", run_id, refusal=f"Run {run_id} is COMPLETED.")
+                 for run_id in range(11, 16)]
+    text, refused = summarize(outcomes)
+    assert refused
+    assert text.splitlines() == [
+        "Stop queued for 10 runs (1 to 10; ops 101 to 110).",
+        "Run 11 is COMPLETED. 4 more runs were refused (12 to 15).",
+    ]
+    assert summarize([OpOutcome("STOP", 3, ic_id=7)])[0] == "Stop queued for run 3 (op 7)."

@@ -142,6 +142,56 @@ class Tmux:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=30)
 
 
+def ic_ops_of(db: Path) -> list[Any]:
+    store = Store.open(str(db))
+    try:
+        with store.read() as session:
+            return ic_ops.list_ops(session)
+    finally:
+        store.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["the terminal closes", "SIGTERM"])
+def test_a_hang_up_ends_the_demo_as_quitting_does(tmp_path: Path, how: str) -> None:
+    """Closing the tmux session (what an SSH drop does) or `kill` cancels the experiment
+    cleanly: no run is left ONGOING, so every one can be resumed."""
+    assert shutil.which("tmux"), "tmux is needed for this test (apt-get install tmux)"
+    db = tmp_path / "demo.db"
+    # Long enough that it is still running when the hang-up comes, however loaded the machine.
+    command = (f"exec {sys.executable} -m rfconsole.console demo --pace 0.2 --runs 3 "
+               f"--chunks 300 --epochs 2 --port 0 --db {db}")
+    tmux = Tmux()
+    try:
+        tmux("new-session", "-d", "-s", "demo", "-x", "100", "-y", "30", command)
+        tmux.wait_for(lambda text: text.count("ONGOING") >= 2, "the demo's runs")
+        if how == "SIGTERM":
+            os.kill(int(tmux("display-message", "-p", "-t", "demo", "#{pane_pid}")), 15)
+        else:
+            tmux("kill-session", "-t", "demo")
+        deadline = time.monotonic() + 60
+        status = "running"
+        while time.monotonic() < deadline:
+            store = Store.open(str(db))
+            try:
+                with store.read() as session:
+                    [name] = experiments.list_experiment_names(session)
+                    experiment = experiments.get_experiment_by_name(session, name)
+                    status = experiment.status
+                    statuses = [run.status for run in
+                                runs.list_runs(session, experiment_id=experiment.id)]
+            finally:
+                store.close()
+            if status != "running":
+                break
+            time.sleep(0.2)
+        assert status == "cancelled"
+        assert "ONGOING" not in statuses
+        assert "STOPPED" in statuses
+    finally:
+        tmux.kill()
+
+
 def run_status(db: Path, run_id: int) -> str:
     store = Store.open(str(db))
     try:
@@ -163,6 +213,13 @@ def test_demo_in_tmux_stop_a_run_with_the_keyboard_and_quit(tmp_path: Path) -> N
         tmux("new-session", "-d", "-s", "demo", "-x", "110", "-y", "30", command)
         tmux.wait_for(lambda text: text.count("ONGOING") >= 2 and "run_1" in text,
                       "the demo's runs")
+        # Typed in one burst (a paste, a slow link): every key goes to the filter field.
+        tmux("send-keys", "-t", "demo", "-l", "/stopped")
+        tmux.wait_for(lambda text: "stopped" in text, "the filter field holding the burst")
+        time.sleep(1)  # a stray key would have queued its op by now
+        assert ic_ops_of(db) == []
+        tmux("send-keys", "-t", "demo", "Escape")
+        tmux.wait_for(lambda text: "stopped" not in text, "the filter field closed")
         tmux("send-keys", "-t", "demo", "s")  # the cursor starts on run 1
         screen = tmux.wait_for(lambda text: "STOPPED" in text and "COMPLETED  applied" in text,
                                "run 1 STOPPED and the op applied")
@@ -190,3 +247,37 @@ def test_demo_in_tmux_stop_a_run_with_the_keyboard_and_quit(tmp_path: Path) -> N
             assert stop.origin.startswith("console:")
     finally:
         store.close()
+
+
+@pytest.mark.slow
+def test_the_headless_demo_serves_the_api_and_ends_cleanly_on_sigterm(tmp_path: Path) -> None:
+    db = tmp_path / "demo.db"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rfconsole.console", "demo", "--headless", "--pace", "0.2",
+         "--runs", "2", "--port", "0", "--db", str(db)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(2)]
+        assert lines[0].startswith(f"{db} did not exist: a new, empty database was made")
+        assert lines[1].startswith("Dispatcher: http://127.0.0.1:")
+        url = lines[1].split()[1]
+        code, _ = health_check(f"{url}/health-check")
+        assert code == 200
+        while "started with" not in process.stdout.readline():
+            pass  # until the experiment's controller runs
+        process.terminate()
+        output = process.communicate(timeout=60)[0]
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert "cancelled" in output
+    assert "Traceback" not in output
+    store = Store.open(str(db))
+    try:
+        with store.read() as session:
+            [name] = experiments.list_experiment_names(session)
+            assert experiments.get_experiment_by_name(session, name).status == "cancelled"
+    finally:
+        store.close()
+

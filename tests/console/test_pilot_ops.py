@@ -168,7 +168,7 @@ async def test_bulk_stop_on_marked_runs_reports_each_run(store: Store, seeded: A
         await kit.wait_until(pilot, lambda: any("is COMPLETED" in t for t in kit.notifications(app)),
                          what="the refusal")
         text = next(t for t in kit.notifications(app) if "is COMPLETED" in t)
-        assert f"Stop queued for run {ongoing}" in text
+        assert f"Stop queued for 2 runs ({ongoing} and {new}; ops " in text
         assert app.runs_screen.table.marked == set()
 
 

@@ -322,7 +322,7 @@ async def test_a_typed_bracket_does_not_break_the_status_lines(store: Store, see
         await pilot.press("slash", *"[(", "enter")
         await pilot.pause()
         status = str(app.runs_screen.query_one("#status-line").render())
-        assert "filter: [( (0 shown)" in status
+        assert "filter: [( (no run matches of 7; escape clears)" in status
         await pilot.press("escape", "l")
         await kit.wait_until(pilot, lambda: isinstance(app.screen, LogsScreen)
                              and app.screen.refresh_count >= 1, what="the log")

@@ -211,6 +211,10 @@ def test_the_resume_command_names_the_database_it_ran_on(monkeypatch):
     assert resume_command("x", None, headless=True) == "rfconsole demo --headless --experiment x"
     monkeypatch.setenv("RFCONSOLE_DB", "postgresql://u:secret@h/db")
     assert resume_command("x", "postgresql://u:secret@h/db") == "rfconsole demo --experiment x"
+    monkeypatch.delenv("RFCONSOLE_DB")
+    hint = resume_command("x", "postgresql+psycopg://u:secret@h/db")
+    assert "secret" not in hint
+    assert hint == "rfconsole demo --db 'postgresql+psycopg://u:***@h/db' --experiment x"
 
 
 def test_the_demo_lasts_at_least_ten_minutes_by_default(store, monkeypatch):

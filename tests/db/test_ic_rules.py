@@ -1,4 +1,4 @@
-"""Every allowed and refused IC-op transition of DESIGN.md §3."""
+"""Every allowed and refused IC-op transition (docs/architecture.md, "Run states and IC ops")."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 import textwrap
 import venv
 import zipfile
@@ -34,9 +35,11 @@ def test_wheel_holds_every_subpackage_and_data_file(wheel):
         for path in source.rglob("*"):
             if "__pycache__" in path.parts or path.is_dir():
                 continue
-            if path.suffix in {".py", ".tcss", ".json", ".js", ".css", ".html", ".svg"}:
+            if path.suffix in {".py", ".tcss", ".json", ".js", ".css", ".html", ".svg"} or path.name == "py.typed":
                 assert f"rfconsole/{path.relative_to(ROOT)}" in names, f"{path} is missing from the wheel"
     assert any(name.endswith(".tcss") for name in names), "the console styles are missing"
+    for package in SUBPACKAGES:  # PEP 561: users' code is type-checked against ours
+        assert f"rfconsole/{package}/py.typed" in names, f"{package} ships no py.typed"
     tops = {name.split("/")[0] for name in names}
     assert not tops & set(SUBPACKAGES), "a generic top-level package would land in site-packages"
     assert "rfconsole/__init__.py" not in names  # rfconsole stays a namespace package
@@ -70,3 +73,37 @@ def test_installed_wheel_starts_the_console_headless(installed, tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "painted" in done.stdout
+
+
+def test_a_trainer_is_type_checked_against_the_installed_wheel(installed, tmp_path):
+    """py.typed: mypy, pointed at an environment with the wheel, checks user code against our API."""
+    trainer = tmp_path / "my_trainer.py"
+    trainer.write_text(textwrap.dedent(
+        """
+        from typing import Any
+
+        from rfconsole.controller import ChunkContext, Controller
+        from rfconsole.db import Store
+
+
+        class BadTrainer:
+            def create_model(self, config: Any) -> Any: ...
+            def train_chunk(self, model: Any, context: ChunkContext) -> str: return "no metrics"
+            def get_state(self, model: Any) -> Any: ...
+            def set_state(self, model: Any, state: Any) -> None: ...
+
+
+        reveal_type(Store.open)
+        Controller(Store.open("x.db"), "sweep", [{}], BadTrainer(), num_chunks="3")
+        """
+    ))
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--python-executable", str(installed / "bin" / "python"),
+         "--no-incremental", "--strict", "--config-file", "/dev/null", str(trainer)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )
+    out = done.stdout + done.stderr
+    assert "rfconsole.db.store.Store" in out, out  # the installed package's types, not Any
+    # train_chunk returns the wrong type, so BadTrainer is no Trainer
+    assert 'Argument 4 to "Controller" has incompatible type "BadTrainer"; expected "Trainer"' in out, out
+    assert 'Argument "num_chunks" to "Controller" has incompatible type "str"; expected "int"' in out, out

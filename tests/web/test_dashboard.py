@@ -166,31 +166,20 @@ def test_experiments_switch(serve, watched, tmp_path):
     expect(runs_table(page).get_by_role("row")).to_have_count(8)
 
 
-def test_controller_liveness_is_shown_when_the_api_gives_it(serve, watched, tmp_path):
+def test_controller_liveness_is_shown_from_the_heartbeat(serve, watched, tmp_path):
     served = serve()
     ids = seed(served.store, tmp_path)
     with served.store.write() as session:
         ic_ops.request_stop(session, run_id=ids[0], origin="test")  # stays PENDING: no controller
+        experiment_id = experiments.get_experiment_by_name(session, "exp-a").id
     page = watched.page
-    alive = {"value": None}
-
-    def experiment(route):  # the experiment object as an API with controller liveness gives it
-        answer = route.fetch()
-        body = answer.json()
-        if alive["value"] is not None:
-            body["controller_alive"] = alive["value"]
-        route.fulfill(response=answer, json=body)
-
-    page.route("**/dispatcher/get-experiment-by-name/**", experiment)
     watched.open(served)
     status = page.locator("#controller-status")
     expect(page.locator("#experiment-status")).to_have_text("running")
-    expect(status).to_have_text("")  # the API does not say: neither does the page
-    alive["value"] = False
-    expect(status).to_have_text("no controller", timeout=20_000)
+    expect(status).to_have_text("no controller", timeout=20_000)  # no heartbeat yet
     expect(page.get_by_role("table", name="IC ops")).to_contain_text("no controller is alive to apply it",
                                                                       timeout=20_000)
-    alive["value"] = True
+    experiments.record_heartbeat(served.store, experiment_id)  # what a running controller does
     expect(status).to_have_text("controller alive", timeout=20_000)
 
 
