@@ -76,8 +76,9 @@ def describe_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 class CloneScreen(ModalScreen[list[OpOutcome] | None]):
     """Dismisses with one outcome per target run (each names its new run), or None if cancelled.
 
-    With several targets (the marked runs) the editor holds the first one's config, and the
-    changes made to it are applied to every target as one JSON Merge Patch.
+    With one target the edited text is the clone's whole config (a key deleted in it is gone).
+    With several (the marked runs) the editor holds the first one's config, and the changes
+    made to it are applied to every target as one JSON Merge Patch.
     """
 
     AUTO_FOCUS = "#clone-config"
@@ -172,18 +173,21 @@ class CloneScreen(ModalScreen[list[OpOutcome] | None]):
         if self.busy or self.config is None or self.error:
             return
         self.busy = True
-        patch = merge_patch_between(self.parent_run.config_leaf, self.config)
+        if len(self.targets) == 1:
+            change = {"config": self.config}
+        else:
+            change = {"config_patch": merge_patch_between(self.parent_run.config_leaf, self.config)}
         warm = self.query_one("#warm-start", Switch).value
-        self._request(patch, warm)
+        self._request(change, warm)
 
     @work(thread=True, group="clone", exit_on_error=False)
-    def _request(self, patch: dict[str, Any], warm: bool) -> None:
+    def _request(self, change: dict[str, dict[str, Any]], warm: bool) -> None:
         app = console_app(self)
         try:
             outcomes = request_ops(app.store, "CLONE_MODIFY",
                                    [target.run_id for target in self.targets],
                                    origin=app.origin, experiment=app.current_experiment,
-                                   config_patch=patch, warm_start=warm)
+                                   warm_start=warm, **change)
         except Exception as exc:
             self.post_message(self.Submitted([], f"The clone request could not be saved "
                                                  f"({type(exc).__name__}); try again."))

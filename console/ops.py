@@ -60,15 +60,19 @@ class OpOutcome:
 
 def request_ops(store: Store, operation: str, run_ids: list[int], *, origin: str,
                 experiment: ExperimentRead | None = None,
+                config: dict[str, Any] | None = None,
                 config_patch: dict[str, Any] | None = None,
                 warm_start: bool = False) -> list[OpOutcome]:
-    """Request one op per run, each in its own write transaction; refusals do not stop the rest."""
+    """Request one op per run, each in its own write transaction; refusals do not stop the rest.
+
+    A clone takes `config` (its whole config) or `config_patch` (a merge patch on each run's)."""
     outcomes = []
     for run_id in run_ids:
         try:
             with store.write() as session:
                 op = ic_ops.request_op(session, operation, run_id=run_id, origin=origin,
-                                       config_patch=config_patch, warm_start=warm_start)
+                                       config=config, config_patch=config_patch,
+                                       warm_start=warm_start)
         except StoreError as exc:
             outcomes.append(OpOutcome(operation, run_id, refusal=exc.message))
             continue

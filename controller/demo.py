@@ -61,6 +61,7 @@ def make_demo_controller(
     workers: int = 1,
     on_event: EventListener | None = None,
     trainer: str = "numpy",  # or "torch" (see demo_trainers); a resumed experiment keeps its own
+    mlflow_tracking_uri: str | None = None,
 ) -> Controller:
     """The demo's Controller; an existing unfinished experiment of that name is resumed.
 
@@ -78,4 +79,5 @@ def make_demo_controller(
             pass
     chosen, configs_for = demo_trainer(trainer)
     return Controller(store, name, configs_for(runs), chosen, num_chunks=chunks,
-                      num_epochs=epochs, workers=workers, pace=pace, on_event=on_event)
+                      num_epochs=epochs, workers=workers, pace=pace, on_event=on_event,
+                      mlflow_tracking_uri=mlflow_tracking_uri)

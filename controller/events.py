@@ -2,8 +2,9 @@
 
 The experiment log gets every run start, stop, completion and
 failure (component `controller`) and every op received, applied, skipped or
-failed (component `interactive-control`). Chunk completions go to the listener
-only (the headless demo prints them); the log stays a record of events.
+failed (component `interactive-control`), and what the MLflow mirror has to say
+(unreachable, caught up again). Chunk completions go to the listener only (the
+headless demo prints them); the log stays a record of events.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ OP_RECEIVED = "op_received"
 OP_APPLIED = "op_applied"
 OP_SKIPPED = "op_skipped"
 OP_FAILED = "op_failed"
+MIRROR_WARNING = "mirror_warning"  # the MLflow mirror cannot write (it retries)
+MIRROR_INFO = "mirror_info"  # the MLflow mirror caught up
 
 _LOGGED_AS = {
     EXPERIMENT_STARTED: (CONTROLLER, "INFO"),
@@ -52,6 +55,8 @@ _LOGGED_AS = {
     OP_APPLIED: (INTERACTIVE_CONTROL, "INFO"),
     OP_SKIPPED: (INTERACTIVE_CONTROL, "WARNING"),
     OP_FAILED: (INTERACTIVE_CONTROL, "ERROR"),
+    MIRROR_WARNING: (CONTROLLER, "WARNING"),
+    MIRROR_INFO: (CONTROLLER, "INFO"),
 }
 
 
@@ -69,13 +74,14 @@ EventListener = Callable[[ControllerEvent], None]
 
 
 class EventReporter:
-    """Writes events to the experiment log and hands them to an optional listener."""
+    """Writes events to the experiment log and hands them to the listeners (the user's
+    `on_event`, the MLflow mirror); `emit` may be called from any thread."""
 
     def __init__(self, experiment_path: Path, experiment_name: str,
                  listener: EventListener | None = None) -> None:
         self.experiment_path = experiment_path
         self.experiment_name = experiment_name
-        self.listener = listener
+        self.listeners: list[EventListener] = [listener] if listener is not None else []
 
     def emit(self, kind: str, message: str, **fields: Any) -> None:
         event = ControllerEvent(kind=kind, message=message, **fields)
@@ -88,9 +94,9 @@ class EventReporter:
                 )
             except OSError as exc:  # a full disk must not stop training
                 LOGGER.warning("could not write the experiment log: %s", exc)
-        if self.listener is not None:
+        for listener in self.listeners:
             try:
-                self.listener(event)
+                listener(event)
             except Exception:  # a listener's bug must not stop training either
                 LOGGER.exception("the controller event listener failed")
 

@@ -233,7 +233,7 @@ class OpExecutor:
 
     def _say(self, kind: str, op: ICOpRead, message: str) -> None:
         self.ctx.reporter.emit(kind, message, run_id=op.run_id, ic_id=op.ic_id,
-                               details={"operation": op.operation})
+                               details={"operation": op.operation, "new_run_id": op.new_run_id})
 
     @staticmethod
     def _describe(op: ICOpRead) -> str:

@@ -31,7 +31,7 @@ from rfconsole.db import (
     runs,
 )
 
-from . import events, opening
+from . import events, mlflow_bridge, opening
 from .checkpoints import CheckpointStore
 from .chunks import ChunkOutcome, ChunkTrainer
 from .context import ExperimentContext
@@ -64,9 +64,12 @@ class Controller:
         pace: float = 0.0,
         on_event: events.EventListener | None = None,
         poll_interval: float = 0.1,
+        mlflow_tracking_uri: str | None = None,
     ) -> None:
         if workers < 1:
             raise InvalidError("workers must be at least 1.")
+        if mlflow_tracking_uri:
+            mlflow_bridge.require_client()
         if pace < 0:
             raise InvalidError("pace must be zero or more seconds.")
         missing = [name for name in ("create_model", "train_chunk", "get_state", "set_state")
@@ -92,6 +95,12 @@ class Controller:
         self.checkpoints = CheckpointStore(
             self.experiment_path, keep_in_memory=getattr(trainer, "checkpoints_in_memory", True))
         self.reporter = events.EventReporter(self.experiment_path, self.experiment_name, on_event)
+        self.mirror: mlflow_bridge.MlflowBridge | None = None
+        if mlflow_tracking_uri:
+            self.mirror = mlflow_bridge.MlflowBridge(
+                store, self.experiment_id, self.experiment_name, mlflow_tracking_uri,
+                report=lambda kind, message: self.reporter.emit(kind, message))
+            self.reporter.listeners.append(self.mirror.on_event)
         self._end_requested = threading.Event()
         self.watch = InterruptWatch(self._end_requested)
         self.rotation = Rotation()
@@ -124,7 +133,13 @@ class Controller:
         try:
             # The heartbeat has its own thread: a long chunk or a wait never delays it.
             with Heartbeat(self._beat), events.tracebacks_to_file(self.experiment_path):
-                return self._run()
+                if self.mirror is not None:
+                    self.mirror.start()
+                try:
+                    return self._run()
+                finally:
+                    if self.mirror is not None:
+                        self.mirror.close()
         finally:
             lock.release()
 

@@ -194,34 +194,43 @@ def request_clone_modify(
     session: Session,
     *,
     run_id: int,
-    config_patch: dict[str, Any],
+    config: dict[str, Any] | None = None,
+    config_patch: dict[str, Any] | None = None,
     warm_start: bool = False,
     origin: str,
 ) -> ICOpRead:
     """Create the clone run (NEW, source CLONE) at once and queue the op that starts it.
 
-    The new config is the parent's with `config_patch` applied as an RFC 7396
-    JSON Merge Patch; it is checked against the experiment's config schema.
-    The returned op carries the new run's id in `new_run_id`.
+    Exactly one of `config` and `config_patch` says what the clone's config is:
+    `config` is the whole of it (as RapidFire means it: a key left out is gone),
+    `config_patch` an RFC 7396 JSON Merge Patch applied to the parent's config.
+    The result is checked against the experiment's config schema and kept on
+    the op as its `config_leaf`. The returned op carries the new run's id in
+    `new_run_id`.
     """
-    if not isinstance(config_patch, dict):
-        raise InvalidError("The clone's config must be a JSON object.")
-    check_depth(config_patch, "The clone's config")
+    if (config is None) == (config_patch is None):
+        raise InvalidError("Send exactly one of config (the clone's whole config) and "
+                           "config_patch (a JSON merge patch on the parent's config).")
+    given = config if config is not None else config_patch
+    what = "The clone's config" if config is not None else "The clone's config_patch"
+    if not isinstance(given, dict):
+        raise InvalidError(f"{what} must be a JSON object.")
+    check_depth(given, what)
     if not isinstance(warm_start, bool):
         raise InvalidError("warm_start must be true or false.")
     parent = _load_run_for(session, "CLONE_MODIFY", run_id)
-    _refuse_duplicate(session, "CLONE_MODIFY", run_id, config_patch, warm_start)
+    new_config = dict(given) if config is not None else merge_patch(parent.config_leaf, given)
+    _refuse_duplicate(session, "CLONE_MODIFY", run_id, new_config, warm_start)
     if warm_start and not parent.checkpoint_path:
         raise ConflictError(
             f"Run {run_id} has no checkpoint yet, so a warm-started clone cannot be made; "
             f"wait until it has trained a chunk or clone it without warm start."
         )
-    config = merge_patch(parent.config_leaf, config_patch)
-    validate_config(config, parent.experiment_config_schema)
+    validate_config(new_config, parent.experiment_config_schema)
     clone = create_run(
         session,
         experiment_id=parent.experiment_id,
-        config_leaf=config,
+        config_leaf=new_config,
         num_chunks=parent.num_chunks,
         num_epochs=parent.num_epochs,
         source="CLONE",
@@ -233,7 +242,7 @@ def request_clone_modify(
         run=parent,
         operation="CLONE_MODIFY",
         origin=origin,
-        config_leaf=config_patch,
+        config_leaf=new_config,
         warm_start=warm_start,
         new_run_id=clone.run_id,
     )
@@ -245,10 +254,12 @@ def request_op(
     *,
     run_id: int,
     origin: str,
+    config: dict[str, Any] | None = None,
     config_patch: dict[str, Any] | None = None,
     warm_start: bool = False,
 ) -> ICOpRead:
-    """Dispatch on the op's name (`STOP`, `RESUME`, `DELETE`, `CLONE_MODIFY`)."""
+    """Dispatch on the op's name (`STOP`, `RESUME`, `DELETE`, `CLONE_MODIFY`); a clone takes
+    `config` (its whole config) or `config_patch` (a merge patch on the parent's)."""
     if operation == "STOP":
         return request_stop(session, run_id=run_id, origin=origin)
     if operation == "RESUME":
@@ -259,7 +270,8 @@ def request_op(
         return request_clone_modify(
             session,
             run_id=run_id,
-            config_patch=config_patch or {},
+            config=config,
+            config_patch=config_patch,
             warm_start=warm_start,
             origin=origin,
         )

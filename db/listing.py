@@ -43,7 +43,7 @@ RUN_FIELDS = (
     "run_id", "run_name", "status", "current_chunk", "num_chunks", "current_epoch", "num_epochs",
     "num_epochs_completed", "completed_steps", "total_steps", "num_chunks_visited",
     "metrics", "config_leaf", "flattened_config", "source", "parent_run_id", "warm_start",
-    "ended_by", "error", "created_at", "updated_at",
+    "ended_by", "error", "metric_run_id", "created_at", "updated_at",
 )
 # JSON columns as their stored text, timestamps as text (parsing 10,000 of each is slow).
 _RUN_COLUMNS = tuple(

@@ -75,3 +75,23 @@ def downsample(points: list[MetricPoint], max_points: int) -> list[MetricPoint]:
     last = len(points) - 1
     picks = sorted({round(i * last / (max_points - 1)) for i in range(max_points)})
     return [points[i] for i in picks]
+
+
+def points_by_chunk(
+    session: Session,
+    *,
+    run_id: int,
+    num_chunks: int,
+    after: int,
+    through: int,
+) -> list[tuple[int, str, float, datetime]]:
+    """The run's metric points of the chunks `after` < position <= `through`, as
+    (position, name, value, timestamp), in position order; a point's position counts the
+    chunks trained up to and including it, across epochs (epoch and chunk are 1-based)."""
+    position = (col(Metric.epoch) - 1) * num_chunks + col(Metric.chunk)
+    statement = (
+        select(position, Metric.name, Metric.value, Metric.timestamp)
+        .where(Metric.run_id == run_id, position > after, position <= through)
+        .order_by(position, col(Metric.id))
+    )
+    return [(int(p), name, float(value), when) for p, name, value, when in session.exec(statement).all()]

@@ -28,6 +28,7 @@ FIELD_RULES = {
     "warm_start": "true or false",
     "config": "a JSON object",
     "config_leaf": "a JSON object",
+    "config_patch": "a JSON object",
     "experiment_name": "a string",
     "limit": "a whole number of 0 or more",
     "offset": "a whole number of 0 or more",
@@ -45,10 +46,29 @@ class RunIdBody(_Body):
 
 
 class CloneBody(_Body):
+    """`config` (RapidFire's name) or `config_leaf` (the seed's) is the clone's whole config;
+    `config_patch` is an RFC 7396 merge patch on the parent's. Exactly one comes (null is absent)."""
+
     run_id: WholeNumber
     config_leaf: dict[str, Any] | None = None
     config: dict[str, Any] | None = None
+    config_patch: dict[str, Any] | None = None
     warm_start: StrictBool = False
+
+    def clone_config(self) -> dict[str, dict[str, Any]]:
+        """`{"config": ...}` or `{"config_patch": ...}` for the data layer; ApiError unless
+        exactly one of the three fields was sent."""
+        sent = {name: value for name, value in (("config", self.config),
+                                                ("config_leaf", self.config_leaf),
+                                                ("config_patch", self.config_patch))
+                if value is not None}
+        if len(sent) != 1:
+            names = " and ".join(sent) if sent else "none of them"
+            raise ApiError(400, f"Send exactly one of config (the clone's whole config), config_leaf "
+                                f"(the same) and config_patch (a JSON merge patch on the parent's "
+                                f"config); this request sent {names}.")
+        name, value = next(iter(sent.items()))
+        return {"config_patch": value} if name == "config_patch" else {"config": value}
 
 
 class LogsBody(_Body):

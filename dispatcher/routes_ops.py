@@ -113,12 +113,7 @@ def delete_run() -> Response:
 @ops.post("/clone-modify-run")
 def clone_modify_run() -> Response:
     body = parse_body(CloneBody)
-    if body.config_leaf is None and body.config is None:
-        raise ApiError(400, "The request body needs config (or config_leaf): a JSON object of "
-                            "the keys to change.")
-    # RapidFire's frontend sends `config`; the seed's API took `config_leaf`, which wins if both come.
-    patch = body.config_leaf if body.config_leaf is not None else body.config
-    op = _request("CLONE_MODIFY", body.run_id, config_patch=patch, warm_start=body.warm_start)
+    op = _request("CLONE_MODIFY", body.run_id, warm_start=body.warm_start, **body.clone_config())
     return json_response({
         "message": "Clone-modify request created",
         "new_run_id": op.new_run_id,

@@ -85,11 +85,12 @@ def _stamp(stored: Any) -> str | None:
 
 
 def run_dict(row: Sequence[Any], experiment_name: str) -> dict[str, Any]:
-    """One run in its public shape (metrics a JSON string; config == config_leaf)."""
+    """One run in its public shape (metrics a JSON string; config == config_leaf; metric_run_id
+    is the run's id in MLflow, as RapidFire names it, or null)."""
     (run_id, run_name, status, current_chunk, num_chunks, current_epoch, num_epochs,
      num_epochs_completed, completed_steps, total_steps, num_chunks_visited, metrics,
      config_leaf, flattened_config, source, parent_run_id, warm_start, ended_by, error,
-     created_at, updated_at) = row
+     metric_run_id, created_at, updated_at) = row
     total = num_chunks * num_epochs
     progress = min(1.0, max(0.0, num_chunks_visited / total)) if total > 0 else 0.0
     try:  # the common case, in one go: three stored strict-JSON texts
@@ -130,6 +131,7 @@ def run_dict(row: Sequence[Any], experiment_name: str) -> dict[str, Any]:
         "ended_by": ended_by,
         "error": error,
         "num_chunks_visited": num_chunks_visited,
+        "metric_run_id": metric_run_id,
         "created_at": _stamp(created_at),
         "updated_at": _stamp(updated_at),
     }

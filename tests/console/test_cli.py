@@ -80,6 +80,10 @@ def test_options_read_the_environment_and_flags_win(monkeypatch, tmp_path):
     assert (args.db, args.port, args.readonly) == (str(tmp_path / "env.db"), 9000, True)
     assert cli.parse_args(["--port", "9100"]).port == 9100
     assert cli.parse_args(["demo"]).pace == 0
+    assert cli.parse_args(["demo"]).mlflow is None
+    monkeypatch.setenv("RFCONSOLE_MLFLOW_URI", "http://127.0.0.1:5000")
+    assert cli.parse_args(["demo"]).mlflow == "http://127.0.0.1:5000"
+    assert cli.parse_args(["demo", "--mlflow", "http://mlflow:5000"]).mlflow == "http://mlflow:5000"
     # serve's variables are read by the dispatcher's settings (one place); its flags win.
     from rfconsole.dispatcher.cli import serve_settings
 

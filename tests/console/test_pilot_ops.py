@@ -84,7 +84,8 @@ async def test_delete_asks_first_and_names_the_run(store: Store, seeded: Any, ki
 
 
 @pytest.mark.slow
-async def test_clone_modify_submits_a_patch_and_shows_the_new_run(store: Store, seeded: Any, kit: Any) -> None:
+async def test_clone_modify_submits_the_whole_edited_config_and_shows_the_new_run(
+        store: Store, seeded: Any, kit: Any) -> None:
     app = kit.console_app(store)
     parent = seeded.run_ids[2]  # STOPPED, has a checkpoint
     async with app.run_test(size=(120, 36)) as pilot:
@@ -93,18 +94,22 @@ async def test_clone_modify_submits_a_patch_and_shows_the_new_run(store: Store, 
         await pilot.press("c")
         await kit.wait_until(pilot, lambda: isinstance(app.screen, CloneScreen), what="the editor")
         editor = app.screen.query_one("#clone-config", TextArea)
-        editor.text = editor.text.replace('"lr": 0.01', '"lr": 0.02')
+        # Change one key and delete another: the clone gets exactly the text's config.
+        editor.text = editor.text.replace('"lr": 0.01', '"lr": 0.02').replace('  "optimizer": "adam",\n', "")
         await pilot.pause()
-        assert "lr: 0.01 → 0.02" in str(app.screen.query_one("#clone-diff").render())
+        diff = str(app.screen.query_one("#clone-diff").render())
+        assert "lr: 0.01 → 0.02" in diff
+        assert "- optimizer: adam" in diff
         app.screen.query_one("#warm-start", Switch).value = True
         await pilot.press("ctrl+s")
         await kit.wait_until(pilot, lambda: not isinstance(app.screen, CloneScreen), what="submit")
         [op] = [op for op in ops_of(store) if op.status == "PENDING"]
+        edited = {"batch_size": 64, "lr": 0.02, "width": 64}
         assert (op.operation, op.run_id, op.config_leaf, op.warm_start) == (
-            "CLONE_MODIFY", parent, {"lr": 0.02}, True)
+            "CLONE_MODIFY", parent, edited, True)
         with store.read() as session:
             clone = runs.get_run(session, op.new_run_id)
-        assert clone.config_leaf["lr"] == 0.02
+        assert clone.config_leaf == edited
         assert clone.parent_run_id == parent
         assert any(f"queued as new run {op.new_run_id}" in text for text in kit.notifications(app))
 
@@ -229,10 +234,11 @@ async def test_clone_modify_on_marked_runs_applies_the_edit_to_each(store: Store
         await kit.wait_until(pilot, lambda: len(pending_ops(store)) == 2, what="two clones")
         clones = [op for op in ops_of(store) if op.status == "PENDING"]
         assert sorted(op.run_id for op in clones) == [first, second]
-        assert all(op.config_leaf == {"width": 256} for op in clones)
         with store.read() as session:
             configs = {op.run_id: runs.get_run(session, op.new_run_id).config_leaf
                        for op in clones}
+        assert all(op.config_leaf == configs[op.run_id] for op in clones)
+        assert configs[first] == {"lr": 0.1, "batch_size": 32, "width": 256, "optimizer": "adam"}
         assert configs[second]["lr"] == 0.001
         assert configs[second]["width"] == 256
         assert app.runs_screen.table.marked == set()

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable
+import urllib.request
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -159,6 +169,170 @@ def run_in_thread(controller: Controller) -> threading.Thread:
     return thread
 
 
+# --- a real MLflow tracking server, for the MLflow mirror's tests ------------------------------
+
+MLFLOW_START_SECONDS = 300  # its first start creates its tables; a loaded machine is slow
+
+
+def _no_server(reason: str) -> None:
+    """In CI a missing MLflow server is a failure; elsewhere the tests are skipped, saying why."""
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"The MLflow tests need an MLflow server and CI must provide one: {reason}")
+    pytest.skip(f"no MLflow server to test against: {reason}")
+
+
+def _mlflow_executable() -> str | None:
+    """RFCONSOLE_TEST_MLFLOW_SERVER (the `mlflow` command of an environment holding the full
+    `mlflow` package, as .ci/run installs it), else the full package in this environment."""
+    configured = os.environ.get("RFCONSOLE_TEST_MLFLOW_SERVER")
+    if configured:
+        return configured
+    if importlib.util.find_spec("alembic") is None:  # mlflow-skinny alone cannot serve
+        return None
+    return shutil.which("mlflow", path=str(Path(sys.executable).parent))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`mlflow server` on a free loopback port with a SQLite store, for the whole session."""
+    if importlib.util.find_spec("mlflow") is None:
+        _no_server("the MLflow client is not installed (pip install -e '.[test]')")
+    executable = _mlflow_executable()
+    if executable is None:
+        _no_server("set RFCONSOLE_TEST_MLFLOW_SERVER to an `mlflow` command of the full mlflow "
+                   "package, or pip install mlflow")
+    # Imported here, once: the tests' own MLflow reads and the mirror's background thread
+    # importing it at the same moment trip over MLflow's circular imports.
+    import mlflow.tracking  # noqa: F401
+
+    folder = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = (folder / "server.log").open("wb")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
+    # Its own home folder, and no usage reports sent anywhere (nor from the tests' client).
+    env.update(HOME=str(folder), MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    process = subprocess.Popen(
+        [str(executable), "server", "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
+         "--artifacts-destination", str(folder / "artifacts"), "--host", "127.0.0.1",
+         "--port", str(port), "--workers", "1"],
+        cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def healthy() -> bool:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
+                return bool(answer.status == 200)
+        except OSError:
+            return False
+
+    try:
+        deadline = time.monotonic() + MLFLOW_START_SECONDS
+        while not healthy():
+            if process.poll() is not None or time.monotonic() > deadline:
+                tail = (folder / "server.log").read_text(errors="replace")[-800:]
+                _no_server(f"`mlflow server` did not come up: {tail}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)  # the server and its workers
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+        log.close()
+
+
+class Gate:
+    """A TCP forwarder in front of a server that can be shut (connections refused, open ones
+    cut) and opened again on the same port: the server "goes down" and "comes back"."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._listener: socket.socket | None = None
+        self._open_sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def open(self) -> None:
+        listener = socket.socket()
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind(("127.0.0.1", self.port))
+            listener.listen(64)
+        except OSError:
+            listener.close()
+            raise
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def shut(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            try:
+                listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() blocked on it
+            except OSError:
+                pass
+            listener.close()
+        with self._lock:
+            for sock in self._open_sockets:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                sock.close()
+            self._open_sockets.clear()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # shut
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._open_sockets += [client, upstream]
+            threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
+
+    @staticmethod
+    def _pump(one: socket.socket, other: socket.socket) -> None:
+        try:
+            while True:
+                ready, _, _ = select.select([one, other], [], [], 1.0)
+                for sock in ready:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    (other if sock is one else one).sendall(data)
+        except (OSError, ValueError):
+            return
+        finally:
+            one.close()
+            other.close()
+
+
+@pytest.fixture
+def gate(mlflow_server: str) -> Iterator[Gate]:
+    """A Gate in front of the session's MLflow server, open."""
+    forwarder = Gate(int(mlflow_server.rsplit(":", 1)[1]))
+    forwarder.open()
+    yield forwarder
+    forwarder.shut()
+
+
 @pytest.fixture
 def kit() -> Any:
     """The helpers above, for test modules (conftest is not importable by name)."""
@@ -166,4 +340,4 @@ def kit() -> Any:
 
     return types.SimpleNamespace(
         CountingTrainer=CountingTrainer, Recorder=Recorder, request=request, run_of=run_of,
-        op_of=op_of, losses=losses, run_in_thread=run_in_thread, wait_for=wait_for)
+        op_of=op_of, losses=losses, run_in_thread=run_in_thread, wait_for=wait_for, Gate=Gate)

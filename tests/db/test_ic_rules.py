@@ -23,8 +23,9 @@ def _request(store, operation, run_id, **extra):
 @pytest.mark.parametrize(("operation", "status"), CASES)
 def test_transition_allowed_or_refused(store, seed, operation, status):
     run_id = seed.run(status)
+    extra = {"config_patch": {}} if operation == "CLONE_MODIFY" else {}
     if status in ALLOWED[operation]:
-        op = _request(store, operation, run_id)
+        op = _request(store, operation, run_id, **extra)
         assert op.status == "PENDING"
         assert op.operation == operation
         assert op.origin == "test"
@@ -32,7 +33,7 @@ def test_transition_allowed_or_refused(store, seed, operation, status):
             assert [p.ic_id for p in ic_ops.list_pending(session)] == [op.ic_id]
     else:
         with pytest.raises(ConflictError) as refused:
-            _request(store, operation, run_id)
+            _request(store, operation, run_id, **extra)
         assert f"Run {run_id} is {status}" in refused.value.message
         assert refused.value.status == 409
         with store.read() as session:
@@ -92,7 +93,35 @@ def test_clone_creates_the_new_run_at_once_with_merged_config(store, seed):
     assert clone.config_leaf == {"lr": 0.1, "model": {"width": 16}}
     assert clone.flattened_config == {"lr": 0.1, "model.width": 16}
     assert clone.run_name == f"run_{clone.run_id}"
-    assert op.config_leaf == {"model": {"depth": None, "width": 16}}
+    assert op.config_leaf == {"lr": 0.1, "model": {"width": 16}}  # the op keeps the clone's config
+
+
+def test_clone_with_a_whole_config_drops_the_keys_it_leaves_out(store, seed):
+    parent = seed.run("ONGOING", config={"lr": 0.1, "model": {"width": 8, "depth": 2}})
+    op = _request(store, "CLONE_MODIFY", parent, config={"lr": 0.3, "model": {"width": 8}})
+    with store.read() as session:
+        clone = runs.get_run(session, op.new_run_id)
+    assert clone.config_leaf == {"lr": 0.3, "model": {"width": 8}}
+    assert clone.flattened_config == {"lr": 0.3, "model.width": 8}
+    assert op.config_leaf == clone.config_leaf
+
+
+def test_clone_takes_exactly_one_of_config_and_config_patch(store, seed):
+    parent = seed.run("ONGOING")
+    for extra in ({}, {"config": {"lr": 0.2}, "config_patch": {"lr": 0.2}}):
+        with pytest.raises(InvalidError, match="exactly one of config"):
+            _request(store, "CLONE_MODIFY", parent, **extra)
+    with pytest.raises(InvalidError, match="config_patch must be a JSON object"):
+        _request(store, "CLONE_MODIFY", parent, config_patch=[1])
+    with store.read() as session:
+        assert runs.count_runs(session) == 1
+
+
+def test_a_patch_and_a_whole_config_giving_the_same_clone_are_duplicates(store, seed):
+    parent = seed.run("ONGOING", config={"lr": 0.1, "model": {"width": 8}})
+    first = _request(store, "CLONE_MODIFY", parent, config_patch={"lr": 0.5})
+    with pytest.raises(ConflictError, match=rf"\(op {first.ic_id}\)"):
+        _request(store, "CLONE_MODIFY", parent, config={"lr": 0.5, "model": {"width": 8}})
 
 
 def test_warm_clone_needs_a_checkpoint(store, seed):

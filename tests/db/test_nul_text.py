@@ -26,6 +26,9 @@ def test_configs_with_nul_are_refused(store, seed, config):
                         num_chunks=1, num_epochs=1)
     run_id = seed.run("ONGOING")
     with store.write() as session, pytest.raises(InvalidError, match="The clone's config holds a NUL"):
+        ic_ops.request_clone_modify(session, run_id=run_id, config={"lr": 0.1, **config}, origin="test")
+    with store.write() as session, pytest.raises(InvalidError,
+                                                 match="The clone's config_patch holds a NUL"):
         ic_ops.request_clone_modify(session, run_id=run_id, config_patch=config, origin="test")
 
 

@@ -84,7 +84,7 @@ def test_op_bodies_are_validated(client: FlaskClient, seeded: Seeded, route: str
 
 def test_clone_modify_with_config_as_the_frontend_sends(client: FlaskClient, seeded: Seeded) -> None:
     response = _post(client, "clone-modify-run", run_id=seeded.ongoing,
-                     config={"learning_rate": 0.5}, warm_start=True)
+                     config={"learning_rate": 0.5, "model": {"width": 8}}, warm_start=True)
     assert response.status_code == 200
     body = response.get_json()
     assert body["message"] == "Clone-modify request created"
@@ -94,22 +94,56 @@ def test_clone_modify_with_config_as_the_frontend_sends(client: FlaskClient, see
         "NEW", "CLONE", seeded.ongoing, True)
     ops = client.get(f"/dispatcher/get-ic-ops?run_id={body['new_run_id']}").get_json()
     assert [op["ic_id"] for op in ops] == [body["ic_id"]]
+    assert ops[0]["config_leaf"] == clone["config"]
 
 
-def test_clone_modify_with_config_leaf_defaults_to_cold(client: FlaskClient, seeded: Seeded) -> None:
+@pytest.mark.parametrize("field", ["config", "config_leaf"])
+def test_clone_config_is_the_whole_config_so_a_deleted_key_is_gone(
+        client: FlaskClient, seeded: Seeded, field: str) -> None:
+    parent = _post(client, "get-run", run_id=seeded.ongoing).get_json()
+    assert set(parent["config"]) == {"learning_rate", "model"}
+    response = _post(client, "clone-modify-run", run_id=seeded.ongoing,
+                     **{field: {"learning_rate": 0.25}})
+    assert response.status_code == 200
+    clone = _post(client, "get-run", run_id=response.get_json()["new_run_id"]).get_json()
+    assert clone["config"] == {"learning_rate": 0.25}
+    assert clone["flattened_config"] == {"learning_rate": 0.25}
+
+
+def test_clone_config_patch_merges_into_the_parent_config(client: FlaskClient, seeded: Seeded) -> None:
+    rate = _post(client, "get-run", run_id=seeded.completed).get_json()["config"]["learning_rate"]
+    response = _post(client, "clone-modify-run", run_id=seeded.completed,
+                     config_patch={"model": {"width": 99, "depth": 3}})
+    assert response.status_code == 200
+    clone = _post(client, "get-run", run_id=response.get_json()["new_run_id"]).get_json()
+    assert clone["warm_start"] is False
+    assert clone["config"] == {"learning_rate": rate, "model": {"width": 99, "depth": 3}}
+    deleting = _post(client, "clone-modify-run", run_id=seeded.completed,
+                     config_patch={"model": None})
+    assert deleting.status_code == 200
+    clone = _post(client, "get-run", run_id=deleting.get_json()["new_run_id"]).get_json()
+    assert clone["config"] == {"learning_rate": rate}
+
+
+def test_clone_config_leaf_defaults_to_cold(client: FlaskClient, seeded: Seeded) -> None:
     response = _post(client, "clone-modify-run", run_id=seeded.completed,
                      config_leaf={"model": {"width": 99}})
     assert response.status_code == 200
     clone = _post(client, "get-run", run_id=response.get_json()["new_run_id"]).get_json()
     assert clone["warm_start"] is False
-    assert clone["config_leaf"]["model"] == {"width": 99}
+    assert clone["config_leaf"] == {"model": {"width": 99}}
 
 
 @pytest.mark.parametrize(("body", "status", "needle"), [
     ({"config": {"learning_rate": -1}}, 400, "learning_rate"),
+    ({"config_patch": {"learning_rate": -1}}, 400, "learning_rate"),
     ({"config": "lr=1"}, 400, "config must be a JSON object"),
+    ({"config_patch": [1]}, 400, "config_patch must be a JSON object"),
     ({"config": {"a": 1}, "warm_start": "yes"}, 400, "warm_start must be true or false"),
-    ({}, 400, "needs config"),
+    ({}, 400, "this request sent none of them"),
+    ({"config": None}, 400, "this request sent none of them"),
+    ({"config": {"a": 1}, "config_leaf": {"a": 1}}, 400, "sent config and config_leaf"),
+    ({"config": {"a": 1}, "config_patch": {"a": 2}}, 400, "sent config and config_patch"),
 ])
 def test_clone_modify_refusals(client: FlaskClient, seeded: Seeded, body: dict, status: int,
                                needle: str) -> None:

@@ -15,7 +15,8 @@ RUN_KEYS = {
     "run_id", "run_name", "experiment_name", "status", "current_chunk", "num_chunks",
     "current_epoch", "num_epochs", "num_epochs_completed", "completed_steps", "total_steps",
     "progress", "metrics", "config_leaf", "config", "flattened_config", "source", "parent_run_id",
-    "warm_start", "ended_by", "error", "num_chunks_visited", "created_at", "updated_at",
+    "warm_start", "ended_by", "error", "num_chunks_visited", "metric_run_id", "created_at",
+    "updated_at",
 }
 
 
@@ -44,6 +45,17 @@ def test_get_all_runs_shape(client: FlaskClient, seeded: Seeded) -> None:
     completed = next(r for r in body if r["status"] == "COMPLETED")
     assert completed["num_chunks_visited"] == 4
     assert completed["progress"] == pytest.approx(0.5)
+
+
+def test_metric_run_id_is_null_until_the_mlflow_mirror_sets_it(client: FlaskClient, store: Store,
+                                                               seeded: Seeded) -> None:
+    assert client.get("/dispatcher/get-all-runs").get_json()[0]["metric_run_id"] is None
+    runs.set_metric_run_id(store, seeded.ongoing, "5f0c2d9e8b7a4c3d")
+    listed = client.get("/dispatcher/get-all-runs").get_json()
+    assert [run["metric_run_id"] for run in listed if run["run_id"] == seeded.ongoing] == [
+        "5f0c2d9e8b7a4c3d"]
+    one = client.post("/dispatcher/get-run", json={"run_id": seeded.ongoing}).get_json()
+    assert one["metric_run_id"] == "5f0c2d9e8b7a4c3d"
 
 
 def test_get_all_runs_no_experiment_is_an_empty_list(client: FlaskClient) -> None:
@@ -177,7 +189,7 @@ def test_nan_and_infinity_come_out_as_null(store: Store, tmp_path) -> None:
     assert client.get("/dispatcher/get-running-experiment").get_json()["config"] == {
         "x": [None, {"y": None}]}
     ops = client.get("/dispatcher/get-ic-ops").get_json()
-    assert ops[0]["config_leaf"] == {"z": None}
+    assert ops[0]["config_leaf"] == {"lr": 0.1, "w": None, "z": None}
 
 
 def test_get_run_unknown_is_404(client: FlaskClient, seeded: Seeded) -> None:
