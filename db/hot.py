@@ -71,7 +71,7 @@ class HotPaths:
         self._insert_sql = str(insert(table).values({name: None for name in _OP_COLUMNS})
                                .compile(dialect=dialect))
         self._binders: list[Callable[[Any], Any] | None] = [
-            table.c[name].type.bind_processor(dialect) for name in _OP_COLUMNS]
+            table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in _OP_COLUMNS]
 
     def run_row(self, run_id: int) -> tuple[listing.RunRow, str] | None:
         """(the run's row in `listing.RUN_FIELDS` order, its experiment's name), or None."""

@@ -174,6 +174,10 @@ def _driver_batches(conn: Connection, statement: Select[Any]) -> Iterator[list[R
     encodes them batch by batch never holds all 10,000 full rows at once)."""
     compiled = statement.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     params = compiled.construct_params()
+    for name, bind in compiled.binds.items():  # the columns' own conversions (e.g. datetimes to text)
+        convert = bind.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        if convert is not None and name in params:
+            params[name] = convert(params[name])
     if compiled.positiontup is not None:  # qmark / format drivers: a sequence, in order
         parameters: Any = tuple(params[name] for name in compiled.positiontup)
     else:
