@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -117,7 +118,7 @@ def test_redirects_404_and_405_are_json(client: FlaskClient) -> None:
 
 
 def _corrupt(db_path: Path, run_id: int, column: str, text: str) -> None:
-    with sqlite3.connect(db_path) as raw:
+    with closing(sqlite3.connect(db_path)) as raw, raw:  # closed, not only committed
         raw.execute(f"UPDATE runs SET {column} = ?, updated_at = '2030-01-02 03:04:05.000000' "
                     "WHERE run_id = ?", (text, run_id))
         raw.execute("UPDATE experiments SET revision = revision + 1")
