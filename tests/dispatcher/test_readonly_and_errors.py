@@ -124,6 +124,7 @@ def _corrupt(db_path: Path, run_id: int, column: str, text: str) -> None:
         raw.execute("UPDATE experiments SET revision = revision + 1")
 
 
+@pytest.mark.sqlite_only  # the damage is written into the SQLite file behind the store's back
 @pytest.mark.parametrize("column", ["config_leaf", "flattened_config", "metrics"])
 def test_a_run_with_unreadable_stored_json_still_lists(
         store: Store, seeded: Seeded, db_path: Path, client: FlaskClient, column: str) -> None:
