@@ -53,20 +53,24 @@ CONFIG_SCHEMA: dict[str, Any] = {
 
 _LEARNING_RATES = (0.1, 0.03, 0.3, 0.01)
 _WIDTHS = (32, 64, 16)
-_BATCH_SIZES = (64, 32, 128)
 
 
-def demo_configs(count: int) -> list[dict[str, Any]]:
-    """`count` configs that differ in learning rate, width and batch size."""
+def sweep_configs(count: int, batch_sizes: tuple[int, int, int] = (64, 32, 128)) -> list[dict[str, Any]]:
+    """`count` configs that differ in learning rate, width and batch size (both demos' sweep)."""
     return [
         {
             "optimizer": {"learning_rate": _LEARNING_RATES[i % 4], "momentum": 0.9},
             "model": {"hidden_width": _WIDTHS[(i // 2) % 3]},
-            "batch_size": _BATCH_SIZES[i % 3],
+            "batch_size": batch_sizes[i % 3],
             "seed": i,
         }
         for i in range(count)
     ]
+
+
+def demo_configs(count: int) -> list[dict[str, Any]]:
+    """The numpy demo's `count` configs."""
+    return sweep_configs(count)
 
 
 @dataclass(frozen=True)

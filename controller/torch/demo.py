@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 from rfconsole.controller.demo_trainers import TORCH_SCHEMA_TITLE
+from rfconsole.controller.numpy_demo import sweep_configs
 from torch import nn
 from torch.utils.data import TensorDataset
 
@@ -46,22 +47,9 @@ class DemoConfig:
     seed: int = field(default=0, metadata={"schema": {"minimum": 0}})
 
 
-_LEARNING_RATES = (0.1, 0.03, 0.3, 0.01)
-_WIDTHS = (32, 64, 16)
-_BATCH_SIZES = (32, 16, 64)
-
-
 def torch_demo_configs(count: int) -> list[dict[str, Any]]:
-    """`count` configs that differ in learning rate, width and batch size."""
-    return [
-        {
-            "optimizer": {"learning_rate": _LEARNING_RATES[i % 4], "momentum": 0.9},
-            "model": {"hidden_width": _WIDTHS[(i // 2) % 3]},
-            "batch_size": _BATCH_SIZES[i % 3],
-            "seed": i,
-        }
-        for i in range(count)
-    ]
+    """`count` configs that differ in learning rate, width and batch size (smaller batches)."""
+    return sweep_configs(count, batch_sizes=(32, 16, 64))
 
 
 def load_digits_split(seed: int = DATA_SEED) -> tuple[TensorDataset, TensorDataset]:
