@@ -16,13 +16,13 @@ A run row is a tuple in `RUN_FIELDS` order (its last field is `updated_at`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, Select, Text, bindparam, cast, func, select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 
 from .models import Experiment, Run
 
@@ -134,18 +134,20 @@ class ListingSnapshot:
 
     def versions_since(self, experiment_id: int, since: datetime) -> Sequence[Sequence[Any]]:
         """(run_id, updated_at text) of the experiment's runs written at `since` or later, in
-        run id order."""
+        run id order (an index range scan of runs (experiment_id, updated_at): only those rows)."""
         if self._conn.dialect.name != "sqlite":
             return self._conn.execute(_VERSIONS_SINCE, {"wanted_experiment_id": experiment_id,
                                                         "since": since}).all()
-        # The driver's own tuples (many rows right after runs were created): the stamp is bound
-        # as SQLite stores it, by the column's own processor.
-        process = RUNS.updated_at.type.bind_processor(self._conn.dialect)
-        stored = process(since) if process is not None else since
-        page = (select(RUNS.run_id, cast(RUNS.updated_at, Text))
-                .where(RUNS.experiment_id == experiment_id, RUNS.updated_at >= bindparam("since", stored))
-                .order_by(RUNS.run_id))
-        return _driver_rows(self._conn, page)
+        # The driver's own tuples, from a statement compiled once: the stamp is bound as SQLite
+        # stores it, by the column's own processor.
+        sql, order, stamp = _sqlite_versions_since(self._conn.dialect)
+        values = {"wanted_experiment_id": experiment_id, "since": stamp(since)}
+        cursor = self._conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            found: list[Sequence[Any]] = cursor.execute(sql, [values[name] for name in order]).fetchall()
+        finally:
+            cursor.close()
+        return found
 
     def page_batches(self, experiment_id: int, statuses: Sequence[str] | None, limit: int | None,
                      offset: int) -> Iterator[list[RunRow]]:
@@ -192,6 +194,26 @@ def _driver_batches(conn: Connection, statement: Select[Any]) -> Iterator[list[R
             yield batch
     finally:
         cursor.close()
+
+
+_COMPILED_SINCE: dict[str, tuple[str, tuple[str, ...], Callable[[datetime], Any]]] = {}
+
+
+def _sqlite_versions_since(dialect: Dialect) -> tuple[str, tuple[str, ...], Callable[[datetime], Any]]:
+    """(the SQL of the changed-since read, the names of its positional parameters in order, the
+    stamp's conversion to its stored form), compiled on first use."""
+    made = _COMPILED_SINCE.get(dialect.name)
+    if made is None:
+        compiled = _VERSIONS_SINCE.compile(dialect=dialect)
+        process = RUNS.updated_at.type.bind_processor(dialect)
+        made = (compiled.string, tuple(compiled.positiontup or ()), process or (lambda value: value))
+        _COMPILED_SINCE[dialect.name] = made
+    return made
+
+
+def versions_since_sql(dialect: Dialect) -> str:
+    """The SQL of `ListingSnapshot.versions_since` on SQLite (to check its query plan)."""
+    return _sqlite_versions_since(dialect)[0]
 
 
 def stamp_time(stored: str) -> datetime:
