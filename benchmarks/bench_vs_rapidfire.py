@@ -320,7 +320,8 @@ def bench_listing(ours: Server, theirs: Server | None, nruns: int, ticks: int, p
         time.sleep(pause)
         for server in servers if tick % 2 == 0 else servers[::-1]:
             client = clients[server.name]
-            sent = {"If-None-Match": etags[server.name]} if etags[server.name] else {}
+            tag = etags[server.name]
+            sent = {"If-None-Match": tag} if tag else {}
             start = time.perf_counter()
             status, payload, response = client.call("GET", "get-all-runs", headers=sent)
             ms = (time.perf_counter() - start) * 1000
