@@ -38,6 +38,7 @@ from rfconsole.db.store import Store
 
 from . import rows
 from .errors import ApiError
+from .responses import Body, body_length
 from .splice import CHANGE_MARGIN, FULL_CHECK_SECONDS, FullListing
 
 logger = logging.getLogger("rfconsole.dispatcher")
@@ -51,7 +52,7 @@ ROW_CACHE_EXPERIMENTS = 4
 class Listing:
     etag: str
     total: int | None  # None on a 304
-    body: bytes | None  # None: the client's copy is current (304)
+    body: Body | None  # None: the client's copy is current (304)
 
 
 class RunListing:
@@ -61,7 +62,7 @@ class RunListing:
         self._store = store
         self._salt = secrets.token_hex(4)
         self._lock = threading.Lock()
-        self._bodies: OrderedDict[str, tuple[bytes, int]] = OrderedDict()
+        self._bodies: OrderedDict[str, tuple[Body, int]] = OrderedDict()
         self._body_bytes = 0
         # experiment id -> {run_id: (updated_at text, encoded run)}
         self._rows: OrderedDict[int, dict[int, tuple[str, bytes]]] = OrderedDict()
@@ -86,6 +87,7 @@ class RunListing:
                 return Listing(etag, cached[1], cached[0])
             whole = not statuses and limit is None and not offset
             found = self._spliced(snap, summary) if whole else None
+            body: Body
             if found is None:
                 total, body = self._build(snap, summary.id, summary.name, statuses, limit, offset)
             else:
@@ -119,7 +121,7 @@ class RunListing:
         return total, b"[" + b",".join(parts) + b"]"
 
     def _spliced(self, snap: queries.ListingSnapshot,
-                 summary: queries.ExperimentSummary) -> tuple[int, bytes] | None:
+                 summary: queries.ExperimentSummary) -> tuple[int, Body] | None:
         """The whole listing from the kept one and the runs written since, or (when that is not
         safe, see splice.py) from all the versions, kept for next time; None: build it as a page."""
         def encode(row: queries.RunRow) -> bytes:
@@ -194,24 +196,25 @@ class RunListing:
             self._rows.move_to_end(experiment_id)
             return known
 
-    def _cached_body(self, etag: str) -> tuple[bytes, int] | None:
+    def _cached_body(self, etag: str) -> tuple[Body, int] | None:
         with self._lock:
             hit = self._bodies.get(etag)
             if hit is not None:
                 self._bodies.move_to_end(etag)
             return hit
 
-    def _store_body(self, etag: str, body: bytes, total: int) -> None:
-        if len(body) > BODY_CACHE_BYTES // 2:
+    def _store_body(self, etag: str, body: Body, total: int) -> None:
+        size = body_length(body)
+        if size > BODY_CACHE_BYTES // 2:
             return
         with self._lock:
             if etag in self._bodies:
                 return
             self._bodies[etag] = (body, total)
-            self._body_bytes += len(body)
+            self._body_bytes += size
             while len(self._bodies) > BODY_CACHE_ENTRIES or self._body_bytes > BODY_CACHE_BYTES:
                 _, (old, _) = self._bodies.popitem(last=False)
-                self._body_bytes -= len(old)
+                self._body_bytes -= body_length(old)
 
 
 def encoded_run(row: queries.RunRow, experiment_name: str) -> bytes:
