@@ -100,3 +100,22 @@ def test_a_spliced_listing_in_many_segments_is_sent_whole(store: Store, seeded: 
     finally:
         conn.close()
         server.stop()
+
+
+def test_a_listing_built_by_segments_encodes_a_segments_runs_when_a_change_touches_it(
+        store: Store, seeded: Seeded, monkeypatch):
+    monkeypatch.setattr("rfconsole.dispatcher.splice.SEGMENT_RUNS", 2)
+    client = create_app(store).test_client()  # prewarmed: built segment by segment
+    listing = client.application.extensions["rfconsole"].listing
+    kept = listing._full  # noqa: SLF001 - the state under test
+    assert kept is not None
+    assert all(part is None for part in kept.parts)
+    changed = kept.ids[2]  # the first run of the second segment
+    with store.write() as session:
+        progress.write_run(session, changed, {"completed_steps": 5})
+        progress.bump_revision(session, seeded.experiment_id)
+    answer = client.get("/dispatcher/get-all-runs")
+    assert answer.data == create_app(store, prewarm=False).test_client().get("/dispatcher/get-all-runs").data
+    assert listing._full is kept  # noqa: SLF001 - spliced, not rebuilt
+    assert [part is not None for part in kept.parts[:4]] == [False, False, True, True]
+    assert all(part is None for part in kept.parts[4:])
