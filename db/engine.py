@@ -16,6 +16,7 @@ import math
 import os
 import sqlite3
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -179,12 +180,15 @@ def _refuse_nul(conn: Any, cursor: Any, statement: str, parameters: Any, context
     nor compare it, and SQLite should not accept what PostgreSQL refuses."""
     rows = parameters if executemany else [parameters]
     for row in rows:
-        values = row.values() if isinstance(row, dict) else row or ()
-        for value in values:
-            if isinstance(value, str) and "\x00" in value:
-                raise InvalidError(
-                    "Text holding a NUL character (\\x00) cannot be stored or looked up; remove it."
-                )
+        refuse_nul_text(row.values() if isinstance(row, dict) else row or ())
+
+
+def refuse_nul_text(values: Iterable[Any]) -> None:
+    """InvalidError when a value is text holding a NUL character (for statements run on a
+    driver's own cursor, which the engine's listener does not see)."""
+    for value in values:
+        if isinstance(value, str) and "\x00" in value:
+            raise InvalidError("Text holding a NUL character (\\x00) cannot be stored or looked up; remove it.")
 
 
 def _reason(exc: BaseException) -> str:

@@ -16,14 +16,17 @@ A run row is a tuple in `RUN_FIELDS` order (its last field is `updated_at`).
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, Select, Text, bindparam, cast, func, select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 
+from .driver_errors import refusal_for
+from .engine import refuse_nul_text
 from .models import Experiment, Run
 
 RUNS = Run.__table__.c  # type: ignore[attr-defined]
@@ -83,6 +86,8 @@ _VERSIONS_SINCE = (
            RUNS.updated_at >= bindparam("since", type_=RUNS.updated_at.type))
     .order_by(RUNS.run_id)
 )
+_COUNT_RUNS = (select(func.count()).select_from(Run.__table__)  # type: ignore[attr-defined]
+               .where(RUNS.experiment_id == bindparam("wanted_experiment_id")))
 _RUN_EXPERIMENT = select(RUNS.experiment_id).where(RUNS.run_id == bindparam("wanted_run_id"))
 _LOCATION = select(EXPERIMENTS.name, EXPERIMENTS.experiment_path).where(
     EXPERIMENTS.id == bindparam("wanted_experiment_id"))
@@ -93,10 +98,36 @@ class ListingSnapshot:
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
+        self._sqlite = conn.dialect.name == "sqlite"
+
+    def _driver(self, key: str, statement: Select[Any], values: dict[str, Any]) -> list[Any]:
+        """The rows of a statement compiled once, run on the driver's own cursor (SQLite: a
+        tenth of SQLAlchemy's cost per statement); a busy or read-only database is refused
+        as on the general path."""
+        sql, order, defaults = _compiled(key, statement, self._conn.dialect)
+        merged = {**defaults, **values}
+        refuse_nul_text(merged.values())
+        cursor = self._conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            found: list[Any] = cursor.execute(sql, [merged[name] for name in order]).fetchall()
+        except sqlite3.Error as exc:
+            refusal = refusal_for(exc, self._conn.engine.url)
+            if refusal is not None:
+                raise refusal from exc
+            raise
+        finally:
+            cursor.close()
+        return found
 
     def experiment(self, name: str | None) -> ExperimentSummary | None:
         """The named experiment, or the current one (the running one, else the latest)."""
-        if name is not None:
+        if self._sqlite:  # asked on every request, 304s included: the driver's cursor
+            if name is not None:
+                found = self._driver("named_experiment", _NAMED_EXPERIMENT, {"wanted_name": name})
+            else:
+                found = self._driver("current_experiment", _CURRENT_EXPERIMENT, {})
+            row = found[0] if found else None
+        elif name is not None:
             row = self._conn.execute(_NAMED_EXPERIMENT, {"wanted_name": name}).first()
         else:
             row = self._conn.execute(_CURRENT_EXPERIMENT).first()
@@ -110,6 +141,8 @@ class ListingSnapshot:
         return where
 
     def count(self, experiment_id: int, statuses: Sequence[str] | None) -> int:
+        if self._sqlite and not statuses:
+            return int(self._driver("count", _COUNT_RUNS, {"wanted_experiment_id": experiment_id})[0][0])
         where = self._where(experiment_id, statuses)
         return int(self._conn.execute(select(func.count()).where(*where)).scalar_one())
 
@@ -134,18 +167,14 @@ class ListingSnapshot:
 
     def versions_since(self, experiment_id: int, since: datetime) -> Sequence[Sequence[Any]]:
         """(run_id, updated_at text) of the experiment's runs written at `since` or later, in
-        run id order."""
-        if self._conn.dialect.name != "sqlite":
+        run id order (an index range scan of runs (experiment_id, updated_at): only those rows)."""
+        if not self._sqlite:
             return self._conn.execute(_VERSIONS_SINCE, {"wanted_experiment_id": experiment_id,
                                                         "since": since}).all()
-        # The driver's own tuples (many rows right after runs were created): the stamp is bound
-        # as SQLite stores it, by the column's own processor.
-        process = RUNS.updated_at.type.bind_processor(self._conn.dialect)
-        stored = process(since) if process is not None else since
-        page = (select(RUNS.run_id, cast(RUNS.updated_at, Text))
-                .where(RUNS.experiment_id == experiment_id, RUNS.updated_at >= bindparam("since", stored))
-                .order_by(RUNS.run_id))
-        return _driver_rows(self._conn, page)
+        # The stamp is bound as SQLite stores it, by the column's own processor.
+        stamp = RUNS.updated_at.type.bind_processor(self._conn.dialect)
+        return self._driver("versions_since", _VERSIONS_SINCE,
+                            {"wanted_experiment_id": experiment_id, "since": stamp(since) if stamp else since})
 
     def page_batches(self, experiment_id: int, statuses: Sequence[str] | None, limit: int | None,
                      offset: int) -> Iterator[list[RunRow]]:
@@ -194,6 +223,30 @@ def _driver_batches(conn: Connection, statement: Select[Any]) -> Iterator[list[R
         cursor.close()
 
 
+# (name, dialect) -> (SQL, positional parameter names, the values of its literal parameters)
+_COMPILED: dict[tuple[str, str], tuple[str, tuple[str, ...], dict[str, Any]]] = {}
+
+
+def _compiled(key: str, statement: Select[Any], dialect: Dialect) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+    """A statement compiled once per dialect, for a driver whose parameters are positional."""
+    made = _COMPILED.get((key, dialect.name))
+    if made is None:
+        compiled = statement.compile(dialect=dialect)
+        defaults = {name: value for name, value in compiled.params.items() if value is not None}
+        for name, bind in compiled.binds.items():  # the literals' own conversions
+            convert = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if convert is not None and name in defaults:
+                defaults[name] = convert(defaults[name])
+        made = (compiled.string, tuple(compiled.positiontup or ()), defaults)
+        _COMPILED[(key, dialect.name)] = made
+    return made
+
+
+def versions_since_sql(dialect: Dialect) -> str:
+    """The SQL of `ListingSnapshot.versions_since` on SQLite (to check its query plan)."""
+    return _compiled("versions_since", _VERSIONS_SINCE, dialect)[0]
+
+
 def stamp_time(stored: str) -> datetime:
     """A run's `updated_at` as read here (text: SQLite's "2026-01-02 03:04:05.678901", naive
     UTC, or PostgreSQL's "... +00") as an aware UTC datetime."""
@@ -205,12 +258,18 @@ def stamp_time(stored: str) -> datetime:
 
 @contextmanager
 def snapshot(engine: Engine) -> Iterator[ListingSnapshot]:
-    """A `ListingSnapshot` on a pooled connection whose SQLite page cache holds a large listing."""
+    """A `ListingSnapshot` on a pooled connection whose SQLite page cache holds a large listing.
+
+    Its reads run in one transaction (on SQLite a deferred BEGIN, issued here since most of
+    them go straight to the driver), so they all see one snapshot of the database."""
     with engine.connect() as conn:
-        info = conn.connection.info
-        if conn.dialect.name == "sqlite" and not info.get("rfconsole_listing_cache"):
-            conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
-            info["rfconsole_listing_cache"] = True
+        if conn.dialect.name == "sqlite":
+            info = conn.connection.info
+            if not info.get("rfconsole_listing_cache"):
+                conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+                info["rfconsole_listing_cache"] = True
+            if not conn.in_transaction():
+                conn.begin()
         yield ListingSnapshot(conn)
 
 

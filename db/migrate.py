@@ -7,6 +7,9 @@ two processes opening the same old database at once migrate it exactly once.
 Version 1 -> 2: 64-bit ids on PostgreSQL (SQLite's INTEGER already is 64-bit),
 `experiments.controller_seen_at` (the controller's heartbeat) and
 `runs.metric_run_id` (the run's id in the metrics tracker).
+
+Version 2 -> 3: the index on runs (experiment_id, updated_at), so that "the
+runs written since" (a live listing's refresh) reads only the changed rows.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection, Engine, String, text
 
-from .models import SCHEMA_VERSION, UTCDateTime
+from .models import RUNS_UPDATED_INDEX, SCHEMA_VERSION, Run, UTCDateTime
 
 # Per table, the id columns that schema 2 makes 64-bit.
 _ID_COLUMNS = {
@@ -46,8 +49,14 @@ def _v1_to_v2(conn: Connection) -> None:
                 conn.exec_driver_sql(f"ALTER SEQUENCE {sequence} AS BIGINT")
 
 
+def _v2_to_v3(conn: Connection) -> None:
+    indexes = Run.__table__.indexes  # type: ignore[attr-defined]
+    wanted = next(index for index in indexes if index.name == RUNS_UPDATED_INDEX)
+    wanted.create(conn, checkfirst=True)
+
+
 # Version N -> the step that makes it version N + 1.
-STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2}
+STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def _locked_version(conn: Connection) -> str | None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import pytest
 from rfconsole.db import ConflictError, NotFoundError, experiments, ic_ops, listing
-from sqlalchemy import select
+from rfconsole.db.models import utcnow
+from sqlalchemy import event, select
 
 STATUSES = ["NEW", "ONGOING", "COMPLETED", "STOPPED", "FAILED", "KILLED"]
 
@@ -86,3 +88,26 @@ def test_each_thread_reads_on_its_own_connection_and_close_ends_them(store, seed
     worker.start()
     worker.join()
     assert "closed" in str(refused[0])
+
+
+@pytest.mark.sqlite_only
+def test_a_listing_snapshot_reads_in_one_transaction_on_the_drivers_cursor(store, seed):
+    first = seed.run("ONGOING")
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, *_):
+        seen.append(statement.split()[0].upper())
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        with listing.snapshot(store.engine) as snap:
+            current = snap.experiment(None)
+            assert current is not None
+            assert snap.experiment(current.name) == current
+            assert snap.experiment("no-such-experiment") is None
+            assert snap.count(current.id, None) == 1
+            assert [row[0] for row in snap.versions_since(current.id, utcnow() - timedelta(hours=1))] == [first]
+    finally:
+        event.remove(store.engine, "before_cursor_execute", record)
+    assert "SELECT" not in seen  # the reads went to the driver's cursor ...
+    assert seen.count("BEGIN") == 1  # ... inside the one transaction the snapshot began

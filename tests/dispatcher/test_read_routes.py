@@ -346,7 +346,8 @@ def test_app_start_prepares_the_listing(store: Store, seeded: Seeded) -> None:
     from rfconsole.dispatcher import create_app
 
     warm = create_app(store).extensions["rfconsole"].listing
-    assert set(warm._rows[seeded.experiment_id]) == {
-        seeded.ongoing, seeded.new, seeded.completed, seeded.stopped, seeded.failed}
+    assert warm._full is not None  # the whole listing, encoded segment by segment
+    assert set(warm._full.ids) == {seeded.ongoing, seeded.new, seeded.completed, seeded.stopped, seeded.failed}
     cold = create_app(store, prewarm=False).extensions["rfconsole"].listing
+    assert cold._full is None
     assert cold._rows == {}
