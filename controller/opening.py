@@ -101,8 +101,7 @@ def load_rotation(context: ExperimentContext, rotation: Rotation) -> dict[int, s
                 if back_from_cancel:
                     fields.update(status="ONGOING", ended_by=None)
                 if fields:
-                    progress.write_run(session, run.run_id, fields)
+                    runs.write_run(session, run.run_id, fields)
             elif run.status == "STOPPED":
                 rotation.stopped.add(run.run_id)
-        progress.bump_revision(session, context.experiment_id)
     return failed

@@ -27,7 +27,7 @@ from .models import (
     Run,
     utcnow,
 )
-from .runs import create_run, update_run
+from .runs import create_run, write_run
 from .store import require_write
 
 # Which run statuses each op may be requested from.
@@ -186,7 +186,7 @@ def request_delete(session: Session, *, run_id: int, origin: str) -> ICOpRead:
     """Mark the run KILLED at once (as RapidFire does) and queue the op for the controller."""
     run = _load_run_for(session, "DELETE", run_id)
     _refuse_duplicate(session, "DELETE", run_id)
-    update_run(session, run_id, status="KILLED", ended_by=origin or "user")
+    write_run(session, run_id, {"status": "KILLED", "ended_by": origin or "user"})
     return _insert(session, run=run, operation="DELETE", origin=origin)
 
 
