@@ -185,7 +185,10 @@ def write_run(session: Session, run_id: int, fields: Mapping[str, Any], *,
     that a request made KILLED meanwhile keeps its status). False if no row
     changed (no such run, or not in those statuses).
     """
-    return _write(session, run_id, _checked(fields), only_from)
+    values = _checked(fields)
+    if not is_id(run_id):  # no run has it (and the driver could not bind it)
+        return False
+    return _write(session, run_id, values, only_from)
 
 
 def _checked(fields: Mapping[str, Any]) -> dict[str, Any]:

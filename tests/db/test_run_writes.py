@@ -83,6 +83,7 @@ def test_only_from_leaves_a_run_in_another_status_alone(store, seed):
     with store.write() as session:
         assert not runs.write_run(session, killed, {"status": "COMPLETED"}, only_from=runs.ACTIVE)
         assert not runs.write_run(session, 10**6, {"status": "COMPLETED"})
+        assert not runs.write_run(session, 2**70, {"status": "COMPLETED"})
     with store.read() as session:
         assert runs.get_run(session, killed).status == "KILLED"
     assert _revision(store, seed.experiment.id) == revision
