@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from rfconsole.db import (
+    ACTIVE_RUN_STATUSES,
     ConflictError,
     ExperimentRead,
     InvalidError,
@@ -86,7 +87,7 @@ def load_rotation(context: ExperimentContext, rotation: Rotation) -> dict[int, s
             if run.run_id in unstarted_clones:
                 continue
             back_from_cancel = run.status == "STOPPED" and run.ended_by == ENDED_BY_CANCEL
-            if run.status in ("NEW", "ONGOING") or back_from_cancel:
+            if run.status in ACTIVE_RUN_STATUSES or back_from_cancel:
                 try:
                     live = context.restore(run)
                 except CheckpointRefused as exc:

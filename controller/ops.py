@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from rfconsole.db import ICOpRead, RunRead, ic_ops, progress, runs
+from rfconsole.db import ACTIVE_RUN_STATUSES, ICOpRead, RunRead, ic_ops, progress, runs
 from rfconsole.db.models import OP_VERBS
 
 from . import events
@@ -62,7 +62,7 @@ class OpExecutor:
         live = self.rotation.live.get(op.run_id)
         with self.ctx.store.write() as session:
             run = runs.get_run(session, op.run_id)
-            if live is None or run.status not in ("NEW", "ONGOING"):
+            if live is None or run.status not in ACTIVE_RUN_STATUSES:
                 reason = f"Run {op.run_id} is {run.status}, so there was nothing to stop."
                 ic_ops.mark_skipped(session, op.ic_id, reason)
                 skipped = reason

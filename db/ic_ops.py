@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from .configs import check_depth, merge_patch, validate_config
 from .errors import ConflictError, InvalidError, NotFoundError
 from .models import (
+    ACTIVE_RUN_STATUSES,
     MAX_ID,
     OP_STATUSES,
     OP_VERBS,
@@ -32,7 +33,7 @@ from .store import require_write
 
 # Which run statuses each op may be requested from.
 ALLOWED_FROM: dict[str, frozenset[str]] = {
-    "STOP": frozenset({"NEW", "ONGOING"}),
+    "STOP": frozenset(ACTIVE_RUN_STATUSES),
     "RESUME": frozenset({"STOPPED"}),
     "DELETE": frozenset({"NEW", "ONGOING", "COMPLETED", "STOPPED", "FAILED"}),
     "CLONE_MODIFY": frozenset({"NEW", "ONGOING", "COMPLETED", "STOPPED", "FAILED"}),

@@ -22,8 +22,8 @@ from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlmodel import Session
 
 from .configs import flatten
-from .models import ICOpRead, InteractiveControl, Metric, Run, RunRead, utcnow
-from .runs import ACTIVE, write_run
+from .models import ACTIVE_RUN_STATUSES, ICOpRead, InteractiveControl, Metric, Run, RunRead, utcnow
+from .runs import write_run
 
 _RUNS: Table = Run.__table__  # type: ignore[attr-defined]
 _METRICS: Table = Metric.__table__  # type: ignore[attr-defined]
@@ -91,7 +91,7 @@ def record_chunks(session: Session, experiment_id: int, chunks: Sequence[ChunkRe
     now = utcnow()
     history: list[dict[str, Any]] = []
     for chunk in chunks:
-        if write_run(session, chunk.run_id, chunk.fields, only_from=ACTIVE if chunk.only_active else ()):
+        if write_run(session, chunk.run_id, chunk.fields, only_from=ACTIVE_RUN_STATUSES if chunk.only_active else ()):
             history.extend({**point, "run_id": chunk.run_id, "timestamp": now}
                            for point in chunk.points)
     if history:

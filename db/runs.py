@@ -10,7 +10,7 @@ bookkeeping within a fraction of a millisecond per chunk:
 
     with store.write() as session:
         runs.write_run(session, run_id, {"completed_steps": 40, "metrics": {"loss": 0.3}},
-                       only_from=runs.ACTIVE)   # False if the run is no longer NEW or ONGOING
+                       only_from=ACTIVE_RUN_STATUSES)  # False once it is not NEW or ONGOING
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from sqlmodel import Session, col, select
 from .configs import check_depth, flatten
 from .errors import InvalidError, NotFoundError
 from .experiments import bump_revision
-from .models import RUN_STATUSES, Run, RunRead, is_id, utcnow
+from .models import ACTIVE_RUN_STATUSES, RUN_STATUSES, Run, RunRead, is_id, utcnow
 
 if TYPE_CHECKING:
     from .store import Store
@@ -47,8 +47,6 @@ UPDATABLE_FIELDS = frozenset(
         "metric_run_id",
     }
 )
-# The statuses of a run the controller is training (or about to).
-ACTIVE = ("NEW", "ONGOING")
 MAX_METRIC_RUN_ID_LENGTH = 200
 
 _RUNS: Table = Run.__table__  # type: ignore[attr-defined]
@@ -65,7 +63,7 @@ def _write_statement(only_from: tuple[str, ...]) -> Update:
 
 # Built once: SQLAlchemy finds their compiled forms in its cache (one per set of columns written).
 _WRITES: dict[tuple[str, ...], Update] = {
-    only_from: _write_statement(only_from) for only_from in ((), ACTIVE, ("NEW",))
+    only_from: _write_statement(only_from) for only_from in ((), ACTIVE_RUN_STATUSES, ("NEW",))
 }
 
 

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from rfconsole.db import InvalidError, experiments, runs
+from rfconsole.db import ACTIVE_RUN_STATUSES, InvalidError, experiments, runs
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("db", "dispatcher", "controller", "console")
@@ -81,7 +81,7 @@ def test_only_from_leaves_a_run_in_another_status_alone(store, seed):
     killed = seed.run("KILLED")
     revision = _revision(store, seed.experiment.id)
     with store.write() as session:
-        assert not runs.write_run(session, killed, {"status": "COMPLETED"}, only_from=runs.ACTIVE)
+        assert not runs.write_run(session, killed, {"status": "COMPLETED"}, only_from=ACTIVE_RUN_STATUSES)
         assert not runs.write_run(session, 10**6, {"status": "COMPLETED"})
         assert not runs.write_run(session, 2**70, {"status": "COMPLETED"})
     with store.read() as session:
