@@ -274,21 +274,17 @@ def bench_small(ours: Server, theirs: Server, nruns: int, rounds: int, per_round
 
 
 def _write_ours(db: Path, tick: int) -> Callable[[], None]:
-    from rfconsole.db import Store, progress
+    from rfconsole.db import Store, runs
 
     store = Store.open(str(db))
     with store.read() as session:
-        from rfconsole.db import runs
-
         first = runs.list_runs(session, limit=1)[0]
-    experiment_id = first.experiment_id
 
     def write(step: list[int] = [0]) -> None:  # noqa: B006 - a counter
         step[0] += 1
         with store.write() as session:
-            progress.write_run(session, first.run_id + step[0] % 50,
-                               {"completed_steps": 100 + step[0], "metrics": {"train_loss": 1 / step[0]}})
-            progress.bump_revision(session, experiment_id)
+            runs.write_run(session, first.run_id + step[0] % 50,
+                           {"completed_steps": 100 + step[0], "metrics": {"train_loss": 1 / step[0]}})
     return write
 
 

@@ -51,6 +51,11 @@ class KeysInOrder(App[Any]):
             return
         await super().on_event(event)
 
+    @property
+    def keys_waiting(self) -> int:
+        """Keys received and not yet dealt with (the one in flight included)."""
+        return len(self._held_keys) + (self._key_in_flight_since is not None)
+
     def input_ready(self) -> bool:
         """True once the active screen is mounted and has focused what it meant to focus."""
         screen = self.screen

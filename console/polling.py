@@ -48,7 +48,8 @@ class PollingScreen(Screen[Any]):
         self._loading = False
         self._poll_again = False
         self.last_refresh_seconds: float | None = None
-        self.refresh_count = 0
+        self.refresh_count = 0  # reads shown
+        self.tick_count = 0  # turns of the loop, those that did not read included
 
     @property
     def console_app(self) -> ConsoleApp:
@@ -98,6 +99,7 @@ class PollingScreen(Screen[Any]):
             self.schedule_poll(0)
 
     def _tick(self) -> None:
+        self.tick_count += 1
         if self._loading:
             return
         if self.app.screen is not self or not self.polling_allowed():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from rfconsole.db import RunRead
+from rfconsole.db import ACTIVE_RUN_STATUSES, RunRead
 
 # ended_by of the runs a cancelled experiment left STOPPED; a restart puts them back in rotation.
 ENDED_BY_CANCEL = "experiment cancelled"
@@ -32,7 +32,7 @@ class LiveRun:
             config=dict(run.config_leaf),
             position=position,
             completed_steps=completed_steps,
-            status=run.status if run.status in ("NEW", "ONGOING") else "ONGOING",
+            status=run.status if run.status in ACTIVE_RUN_STATUSES else "ONGOING",
             checkpoint_path=run.checkpoint_path,
         )
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from rfconsole.db import (
+    ACTIVE_RUN_STATUSES,
     ConflictError,
     ExperimentRead,
     InvalidError,
@@ -86,7 +87,7 @@ def load_rotation(context: ExperimentContext, rotation: Rotation) -> dict[int, s
             if run.run_id in unstarted_clones:
                 continue
             back_from_cancel = run.status == "STOPPED" and run.ended_by == ENDED_BY_CANCEL
-            if run.status in ("NEW", "ONGOING") or back_from_cancel:
+            if run.status in ACTIVE_RUN_STATUSES or back_from_cancel:
                 try:
                     live = context.restore(run)
                 except CheckpointRefused as exc:
@@ -101,8 +102,7 @@ def load_rotation(context: ExperimentContext, rotation: Rotation) -> dict[int, s
                 if back_from_cancel:
                     fields.update(status="ONGOING", ended_by=None)
                 if fields:
-                    progress.write_run(session, run.run_id, fields)
+                    runs.write_run(session, run.run_id, fields)
             elif run.status == "STOPPED":
                 rotation.stopped.add(run.run_id)
-        progress.bump_revision(session, context.experiment_id)
     return failed

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from rfconsole.db import ICOpRead, RunRead, ic_ops, progress, runs
+from rfconsole.db import ACTIVE_RUN_STATUSES, ICOpRead, RunRead, ic_ops, progress, runs
 from rfconsole.db.models import OP_VERBS
 
 from . import events
@@ -62,13 +62,13 @@ class OpExecutor:
         live = self.rotation.live.get(op.run_id)
         with self.ctx.store.write() as session:
             run = runs.get_run(session, op.run_id)
-            if live is None or run.status not in ("NEW", "ONGOING"):
+            if live is None or run.status not in ACTIVE_RUN_STATUSES:
                 reason = f"Run {op.run_id} is {run.status}, so there was nothing to stop."
                 ic_ops.mark_skipped(session, op.ic_id, reason)
                 skipped = reason
             else:
-                runs.update_run(session, op.run_id, status="STOPPED",
-                                ended_by=op.origin or "user")
+                runs.write_run(session, op.run_id, {"status": "STOPPED",
+                                                    "ended_by": op.origin or "user"})
                 ic_ops.mark_completed(session, op.ic_id)
                 skipped = None
         if skipped:
@@ -96,11 +96,11 @@ class OpExecutor:
                 except CheckpointRefused as exc:  # the run fails alone, with the reason
                     refused = str(exc)
                     progress.fail_run(session, op.run_id, refused)
-                    progress.bump_revision(session, run.experiment_id)
                     ic_ops.mark_failed(session, op.ic_id, refused)
                 else:
-                    runs.update_run(session, op.run_id, status="ONGOING", ended_by=None,
-                                    **progress_fields(live.position, *self.ctx.shape))
+                    runs.write_run(session, op.run_id, {
+                        "status": "ONGOING", "ended_by": None,
+                        **progress_fields(live.position, *self.ctx.shape)})
                     ic_ops.mark_completed(session, op.ic_id)
         if reason:
             self._say(events.OP_SKIPPED, op, f"Skipped {self._describe(op)}: {reason}")
@@ -123,7 +123,7 @@ class OpExecutor:
     def _apply_delete(self, op: ICOpRead) -> None:
         # The request already marked the run KILLED; drop it and its state.
         with self.ctx.store.write() as session:
-            runs.update_run(session, op.run_id, checkpoint_path=None)
+            runs.write_run(session, op.run_id, {"checkpoint_path": None})
             ic_ops.mark_completed(session, op.ic_id)
         self.rotation.remove(op.run_id)
         self.ctx.watch.clear(op.run_id)
@@ -155,8 +155,8 @@ class OpExecutor:
                     ic_ops.mark_skipped(session, op.ic_id, reason)
                 else:
                     reason = None
-                    runs.update_run(session, clone.run_id, status="FAILED", error=message,
-                                    ended_by="controller")
+                    runs.write_run(session, clone.run_id, {"status": "FAILED", "error": message,
+                                                           "ended_by": "controller"})
                     ic_ops.mark_failed(session, op.ic_id, message)
             if reason:
                 self._say(events.OP_SKIPPED, op, f"Skipped {self._describe(op)}: {reason}")
@@ -178,8 +178,9 @@ class OpExecutor:
                     state = self.ctx.trainer.get_state(live.model)
                     checkpoint_path = str(self.ctx.checkpoints.save(
                         clone.run_id, Checkpoint(state, live.position, live.completed_steps)))
-                runs.update_run(session, clone.run_id, completed_steps=live.completed_steps,
-                                checkpoint_path=checkpoint_path, **fields)
+                runs.write_run(session, clone.run_id, {
+                    "completed_steps": live.completed_steps, "checkpoint_path": checkpoint_path,
+                    **fields})
                 ic_ops.mark_completed(session, op.ic_id)
                 live.checkpoint_path = checkpoint_path
         if reason:
@@ -225,8 +226,8 @@ class OpExecutor:
                     # (nor start cold on a restart, which trains every NEW run).
                     if op.new_run_id is not None and runs.get_run(
                             session, op.new_run_id).status == "NEW":
-                        runs.update_run(session, op.new_run_id, status="FAILED", error=message,
-                                        ended_by="controller")
+                        runs.write_run(session, op.new_run_id, {
+                            "status": "FAILED", "error": message, "ended_by": "controller"})
         except Exception:
             LOGGER.exception("could not record the failure of IC op %s", op.ic_id)
         self._say(events.OP_FAILED, op, f"Failed {self._describe(op)}: {message}")

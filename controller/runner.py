@@ -232,7 +232,6 @@ class Controller:
             with self.store.write() as session:
                 if not progress.start_run(session, live.run_id):
                     return False
-                progress.bump_revision(session, self.experiment_id)
             live.status = "ONGOING"
         where = "from the start" if live.position == 0 else "continuing"
         self.reporter.emit(events.RUN_STARTED,
@@ -368,9 +367,9 @@ class Controller:
                      if live.status == "ONGOING"]
         with self.store.write() as session:
             if status != "completed":
-                for run_id in resumable:
-                    if runs.get_run(session, run_id).status == "ONGOING":
-                        runs.update_run(session, run_id, status="STOPPED", ended_by=ENDED_BY_CANCEL)
+                for run_id in resumable:  # those a request has not changed meanwhile
+                    runs.write_run(session, run_id, {"status": "STOPPED", "ended_by": ENDED_BY_CANCEL},
+                                   only_from=("ONGOING",))
                 experiment = experiments.set_experiment_status(
                     session, self.experiment_id, status, error=error)
             else:

@@ -13,6 +13,7 @@ from .errors import (
     StoreError,
 )
 from .models import (
+    ACTIVE_RUN_STATUSES,
     SCHEMA_VERSION,
     TERMINAL_RUN_STATUSES,
     ExperimentRead,
@@ -23,6 +24,7 @@ from .models import (
 from .store import Store
 
 __all__ = [
+    "ACTIVE_RUN_STATUSES",
     "SCHEMA_VERSION",
     "TERMINAL_RUN_STATUSES",
     "ConflictError",

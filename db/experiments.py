@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import update
+from sqlalchemy import Table, bindparam, update
 from sqlmodel import Session, col, select
 
 from .configs import check_depth, check_schema
@@ -117,6 +117,12 @@ def set_experiment_status(
 
 
 _PENDING_BUMPS = "rfconsole_revision_bumps"
+_EXPERIMENTS: Table = Experiment.__table__  # type: ignore[attr-defined]
+_BUMP_REVISION = (
+    update(_EXPERIMENTS)
+    .where(_EXPERIMENTS.c.id == bindparam("bumped_experiment"))
+    .values(revision=_EXPERIMENTS.c.revision + 1)
+)
 
 
 def bump_revision(session: Session, experiment_id: int) -> None:
@@ -135,11 +141,7 @@ def apply_revision_bumps(session: Session) -> None:
     """Write the revision bumps of this transaction (Store.write() calls it before committing)."""
     pending = session.info.pop(_PENDING_BUMPS, None)
     for experiment_id in sorted(pending or ()):
-        session.execute(
-            update(Experiment)
-            .where(col(Experiment.id) == experiment_id)
-            .values(revision=Experiment.revision + 1)
-        )
+        session.connection().execute(_BUMP_REVISION, {"bumped_experiment": experiment_id})
 
 
 def get_revision(session: Session, experiment_id: int) -> int:

@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from .configs import check_depth, merge_patch, validate_config
 from .errors import ConflictError, InvalidError, NotFoundError
 from .models import (
+    ACTIVE_RUN_STATUSES,
     MAX_ID,
     OP_STATUSES,
     OP_VERBS,
@@ -27,12 +28,12 @@ from .models import (
     Run,
     utcnow,
 )
-from .runs import create_run, update_run
+from .runs import create_run, write_run
 from .store import require_write
 
 # Which run statuses each op may be requested from.
 ALLOWED_FROM: dict[str, frozenset[str]] = {
-    "STOP": frozenset({"NEW", "ONGOING"}),
+    "STOP": frozenset(ACTIVE_RUN_STATUSES),
     "RESUME": frozenset({"STOPPED"}),
     "DELETE": frozenset({"NEW", "ONGOING", "COMPLETED", "STOPPED", "FAILED"}),
     "CLONE_MODIFY": frozenset({"NEW", "ONGOING", "COMPLETED", "STOPPED", "FAILED"}),
@@ -186,7 +187,7 @@ def request_delete(session: Session, *, run_id: int, origin: str) -> ICOpRead:
     """Mark the run KILLED at once (as RapidFire does) and queue the op for the controller."""
     run = _load_run_for(session, "DELETE", run_id)
     _refuse_duplicate(session, "DELETE", run_id)
-    update_run(session, run_id, status="KILLED", ended_by=origin or "user")
+    write_run(session, run_id, {"status": "KILLED", "ended_by": origin or "user"})
     return _insert(session, run=run, operation="DELETE", origin=origin)
 
 

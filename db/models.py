@@ -29,6 +29,8 @@ CONTROLLER_ALIVE_SECONDS = 10
 EXPERIMENT_STATUSES = ("running", "completed", "failed", "cancelled")
 RUN_STATUSES = ("NEW", "ONGOING", "COMPLETED", "STOPPED", "FAILED", "KILLED")
 TERMINAL_RUN_STATUSES = frozenset({"COMPLETED", "FAILED", "KILLED"})
+# A run the controller trains (or is about to).
+ACTIVE_RUN_STATUSES = ("NEW", "ONGOING")
 OPERATIONS = ("STOP", "RESUME", "DELETE", "CLONE_MODIFY")
 # How sentences name each op ("a stop of run 4"): the one spelling the dispatcher, the
 # controller's log and the console share.

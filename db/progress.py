@@ -1,16 +1,11 @@
 """The controller's fast paths: the per-chunk write, the pending-ops read, the claim.
 
-After every chunk the controller writes the run's progress and latest metrics,
-appends the metric history and bumps the experiment's revision, in the same
-transaction that reads the pending ops. `runs.update_run` does a run write
-through the ORM (load the row, flush it, bump the revision) at about 1 ms a
-call; the statements here are built once (SQLAlchemy then finds their compiled
-form in its cache by identity) and do it in a fraction of that, which keeps the
-bookkeeping within a couple of milliseconds per chunk.
-
-Every run write of the controller goes through `write_run`, which stamps
-`updated_at` like `update_run` does; `record_chunks` bumps the revision once for
-the whole batch.
+After every chunk the controller writes the run's progress and latest metrics
+and appends the metric history, in the same transaction that reads the pending
+ops. The statements are built once and run on the transaction's connection
+(no ORM objects), which keeps the bookkeeping within a fraction of a
+millisecond per chunk. Run rows change only through `runs.write_run`, which
+stamps `updated_at` and bumps the experiment's revision once per transaction.
 
     with store.write() as session:
         pending = progress.pending_ops(session, experiment_id)
@@ -23,33 +18,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlmodel import Session
 
 from .configs import flatten
-from .models import (
-    RUN_STATUSES,
-    Experiment,
-    ICOpRead,
-    InteractiveControl,
-    Metric,
-    Run,
-    RunRead,
-    utcnow,
-)
+from .models import ACTIVE_RUN_STATUSES, ICOpRead, InteractiveControl, Metric, Run, RunRead, utcnow
+from .runs import write_run
 
 _RUNS: Table = Run.__table__  # type: ignore[attr-defined]
-_EXPERIMENTS: Table = Experiment.__table__  # type: ignore[attr-defined]
 _METRICS: Table = Metric.__table__  # type: ignore[attr-defined]
 _OPS: Table = InteractiveControl.__table__  # type: ignore[attr-defined]
-
-# The columns a controller writes on a run (progress, outcome, checkpoint).
-RUN_FIELDS = frozenset({
-    "status", "metrics", "current_chunk", "current_epoch", "num_epochs_completed",
-    "completed_steps", "total_steps", "num_chunks_visited", "checkpoint_path", "ended_by",
-    "error",
-})
-ACTIVE = ("NEW", "ONGOING")
 
 _PENDING = (
     select(_OPS)
@@ -61,23 +39,7 @@ _CLAIM = (
     .where(_OPS.c.ic_id.in_(bindparam("ids", expanding=True)), _OPS.c.claimed_at.is_(None))
     .values(claimed_at=bindparam("now"))
 )
-_UPDATE_RUN = update(_RUNS).where(_RUNS.c.run_id == bindparam("target_run_id"))
-# Two comparisons rather than IN: an expanding IN is rendered again at every execution.
-_UPDATE_ACTIVE_RUN = update(_RUNS).where(
-    _RUNS.c.run_id == bindparam("target_run_id"),
-    or_(_RUNS.c.status == ACTIVE[0], _RUNS.c.status == ACTIVE[1]),
-)
-_START_RUN = (
-    update(_RUNS)
-    .where(_RUNS.c.run_id == bindparam("target_run_id"), _RUNS.c.status == "NEW")
-    .values(status="ONGOING", updated_at=bindparam("now"))
-)
 _INSERT_METRICS = insert(_METRICS)
-_BUMP_REVISION = (
-    update(_EXPERIMENTS)
-    .where(_EXPERIMENTS.c.id == bindparam("experiment"))
-    .values(revision=_EXPERIMENTS.c.revision + 1)
-)
 _RUN_IDS = (
     select(_RUNS.c.run_id, _RUNS.c.status)
     .where(_RUNS.c.experiment_id == bindparam("experiment"))
@@ -124,46 +86,21 @@ def claim(session: Session, ops: Iterable[ICOpRead]) -> int:
     return int(result.rowcount)
 
 
-def write_run(session: Session, run_id: int, fields: Mapping[str, Any], *,
-              only_active: bool = False) -> bool:
-    """Set some of a run's columns and stamp updated_at; False if no row was changed.
-
-    The caller bumps the experiment's revision (`bump_revision`), once per transaction.
-    """
-    unknown = set(fields) - RUN_FIELDS
-    if unknown:
-        raise ValueError(f"Run field {sorted(unknown)[0]!r} is not a controller write.")
-    if "status" in fields and fields["status"] not in RUN_STATUSES:
-        raise ValueError(f"{fields['status']!r} is not a run status.")
-    values = {**fields, "updated_at": utcnow(), "target_run_id": run_id}
-    if only_active:
-        result = _connection(session).execute(_UPDATE_ACTIVE_RUN, values)
-    else:
-        result = _connection(session).execute(_UPDATE_RUN, values)
-    return int(result.rowcount) == 1
-
-
 def record_chunks(session: Session, experiment_id: int, chunks: Sequence[ChunkRecord]) -> None:
-    """Write finished chunks (progress, latest metrics, history) and bump the revision once."""
+    """Write finished chunks of the experiment's runs: progress, latest metrics, history."""
     now = utcnow()
     history: list[dict[str, Any]] = []
     for chunk in chunks:
-        if write_run(session, chunk.run_id, chunk.fields, only_active=chunk.only_active):
+        if write_run(session, chunk.run_id, chunk.fields, only_from=ACTIVE_RUN_STATUSES if chunk.only_active else ()):
             history.extend({**point, "run_id": chunk.run_id, "timestamp": now}
                            for point in chunk.points)
     if history:
         _connection(session).execute(_INSERT_METRICS, history)
-    bump_revision(session, experiment_id)
 
 
 def start_run(session: Session, run_id: int) -> bool:
     """NEW -> ONGOING, only if the run is still NEW (a delete may have made it KILLED)."""
-    result = _connection(session).execute(_START_RUN, {"target_run_id": run_id, "now": utcnow()})
-    return int(result.rowcount) == 1
-
-
-def bump_revision(session: Session, experiment_id: int) -> None:
-    _connection(session).execute(_BUMP_REVISION, {"experiment": experiment_id})
+    return write_run(session, run_id, {"status": "ONGOING"}, only_from=("NEW",))
 
 
 def fail_run(session: Session, run_id: int, error: str) -> None:

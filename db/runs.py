@@ -1,22 +1,35 @@
-"""Runs: create, get, list with filters and paging, partial updates, the metrics-tracker id."""
+"""Runs: create, get, list with filters and paging, and every change of a run row.
+
+`write_run` is the one place a run row is changed, for every caller: the
+controller's per-chunk write, an IC request, an op the controller applies, the
+metrics-tracker id. It checks the fields and statuses, flattens a new config,
+stamps `updated_at` and marks the experiment's revision for a bump (written
+once per transaction, just before `Store.write()` commits). It is one UPDATE
+built once, on the transaction's connection, which keeps the controller's
+bookkeeping within a fraction of a millisecond per chunk:
+
+    with store.write() as session:
+        runs.write_run(session, run_id, {"completed_steps": 40, "metrics": {"loss": 0.3}},
+                       only_from=ACTIVE_RUN_STATUSES)  # False once it is not NEW or ONGOING
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func
+from sqlalchemy import ColumnElement, Table, Update, and_, bindparam, func, insert, or_, update
 from sqlmodel import Session, col, select
 
 from .configs import check_depth, flatten
 from .errors import InvalidError, NotFoundError
 from .experiments import bump_revision
-from .models import RUN_STATUSES, Run, RunRead, is_id, utcnow
+from .models import ACTIVE_RUN_STATUSES, RUN_STATUSES, Run, RunRead, is_id, utcnow
 
 if TYPE_CHECKING:
     from .store import Store
 
-# Fields a caller may change with update_run; the rest are fixed at creation.
+# Fields a caller may change with write_run / update_run; the rest are fixed at creation.
 UPDATABLE_FIELDS = frozenset(
     {
         "status",
@@ -31,8 +44,27 @@ UPDATABLE_FIELDS = frozenset(
         "ended_by",
         "error",
         "config_leaf",
+        "metric_run_id",
     }
 )
+MAX_METRIC_RUN_ID_LENGTH = 200
+
+_RUNS: Table = Run.__table__  # type: ignore[attr-defined]
+_INSERT = insert(_RUNS)
+
+
+def _write_statement(only_from: tuple[str, ...]) -> Update:
+    # Equalities joined by OR rather than IN: an expanding IN is rendered again at every execution.
+    where: ColumnElement[bool] = _RUNS.c.run_id == bindparam("target_run_id")
+    if only_from:
+        where = and_(where, or_(*(_RUNS.c.status == status for status in only_from)))
+    return update(_RUNS).where(where).returning(_RUNS.c.experiment_id)
+
+
+# Built once: SQLAlchemy finds their compiled forms in its cache (one per set of columns written).
+_WRITES: dict[tuple[str, ...], Update] = {
+    only_from: _write_statement(only_from) for only_from in ((), ACTIVE_RUN_STATUSES, ("NEW",))
+}
 
 
 def _read(row: Run) -> RunRead:
@@ -57,12 +89,13 @@ def create_run(
         raise InvalidError("A run config must be a JSON object.")
     check_depth(config_leaf, "The run's config")
     now = utcnow()
-    row = Run(
+    values = dict(
         experiment_id=experiment_id,
         run_name=run_name or "",
         status="NEW",
         config_leaf=config_leaf,
         flattened_config=flatten(config_leaf),
+        metrics={},
         num_chunks=num_chunks,
         num_epochs=num_epochs,
         source=source,
@@ -72,17 +105,19 @@ def create_run(
         created_at=now,
         updated_at=now,
     )
-    session.add(row)
-    session.flush()
-    if not row.run_name:
-        row.run_name = f"run_{row.run_id}"
-    bump_revision(session, experiment_id)
-    session.flush()
-    return _read(row)
+    key = session.connection().execute(_INSERT, values).inserted_primary_key
+    assert key is not None
+    run_id = int(key[0])
+    if run_name:
+        bump_revision(session, experiment_id)
+    else:  # the name holds the id, known only once the row is in
+        _write(session, run_id, {"run_name": f"run_{run_id}"}, ())
+    return get_run(session, run_id)
 
 
 def get_run(session: Session, run_id: int) -> RunRead:
-    row = session.get(Run, run_id)
+    # populate_existing: a row this session loaded before a write_run is read again.
+    row = session.get(Run, run_id, populate_existing=True)
     if row is None:
         raise NotFoundError(f"There is no run with id {run_id}.")
     return _read(row)
@@ -120,6 +155,7 @@ def list_runs(
     if (limit is not None and limit < 0) or offset < 0:
         raise InvalidError("limit and offset must be zero or more.")
     statement = _filtered(select(Run), experiment_id, status).order_by(col(Run.run_id))
+    statement = statement.execution_options(populate_existing=True)
     if offset:
         statement = statement.offset(offset)
     if limit is not None:
@@ -137,38 +173,43 @@ def count_runs(
     return int(session.exec(statement).one())
 
 
-def update_run(session: Session, run_id: int, **fields: Any) -> RunRead:
-    """Change some of a run's fields (progress, metrics, status, ...) and stamp updated_at."""
+def write_run(session: Session, run_id: int, fields: Mapping[str, Any], *,
+              only_from: tuple[str, ...] = ()) -> bool:
+    """Change some of a run's fields: the one place a run row is changed.
+
+    Refuses unknown fields and values (InvalidError), flattens a new `config_leaf`,
+    stamps `updated_at` and bumps the experiment's revision at commit. With
+    `only_from`, the row changes only while its status is one of those (a run
+    that a request made KILLED meanwhile keeps its status). False if no row
+    changed (no such run, or not in those statuses).
+    """
+    values = _checked(fields)
+    if not is_id(run_id):  # no run has it (and the driver could not bind it)
+        return False
+    return _write(session, run_id, values, only_from)
+
+
+def _checked(fields: Mapping[str, Any]) -> dict[str, Any]:
     unknown = set(fields) - UPDATABLE_FIELDS
     if unknown:
         raise InvalidError(f"Run field {sorted(unknown)[0]!r} cannot be updated.")
-    if "status" in fields and fields["status"] not in RUN_STATUSES:
+    values = dict(fields)
+    if "status" in values and values["status"] not in RUN_STATUSES:
         raise InvalidError(
-            f"{fields['status']!r} is not a run status; use one of {', '.join(RUN_STATUSES)}."
+            f"{values['status']!r} is not a run status; use one of {', '.join(RUN_STATUSES)}."
         )
-    row = session.get(Run, run_id)
-    if row is None:
-        raise NotFoundError(f"There is no run with id {run_id}.")
-    for name, value in fields.items():
-        setattr(row, name, value)
-    if "config_leaf" in fields:
-        check_depth(fields["config_leaf"], "The run's config")
-        row.flattened_config = flatten(fields["config_leaf"])
-    row.updated_at = utcnow()
-    session.add(row)
-    bump_revision(session, row.experiment_id)
-    session.flush()
-    return _read(row)
+    if "config_leaf" in values:
+        config = values["config_leaf"]
+        if not isinstance(config, dict):
+            raise InvalidError("A run config must be a JSON object.")
+        check_depth(config, "The run's config")
+        values["flattened_config"] = flatten(config)
+    if "metric_run_id" in values:
+        _check_metric_run_id(values["metric_run_id"])
+    return values
 
 
-MAX_METRIC_RUN_ID_LENGTH = 200
-
-
-def set_metric_run_id(store: Store, run_id: int, metric_run_id: str | None) -> RunRead:
-    """Record (or, with None, clear) the run's id in the metrics tracker, in its own transaction.
-
-    The id is shown next to the run, so the experiment's revision moves with it.
-    """
+def _check_metric_run_id(metric_run_id: Any) -> None:
     if metric_run_id is not None and (
         not isinstance(metric_run_id, str)
         or not metric_run_id
@@ -178,15 +219,35 @@ def set_metric_run_id(store: Store, run_id: int, metric_run_id: str | None) -> R
         raise InvalidError(
             f"A metric run id must be 1 to {MAX_METRIC_RUN_ID_LENGTH} printable characters."
         )
+
+
+def _write(session: Session, run_id: int, values: dict[str, Any], only_from: tuple[str, ...]) -> bool:
+    statement = _WRITES.get(only_from)
+    if statement is None:
+        statement = _WRITES.setdefault(only_from, _write_statement(only_from))
+    values["updated_at"] = utcnow()
+    values["target_run_id"] = run_id
+    experiment_id = session.connection().execute(statement, values).scalar()
+    if experiment_id is None:
+        return False
+    bump_revision(session, experiment_id)
+    return True
+
+
+def update_run(session: Session, run_id: int, **fields: Any) -> RunRead:
+    """`write_run`, then the run as it now is (NotFoundError if there is no such run)."""
+    if not write_run(session, run_id, fields):
+        raise NotFoundError(f"There is no run with id {run_id}.")
+    return get_run(session, run_id)
+
+
+def set_metric_run_id(store: Store, run_id: int, metric_run_id: str | None) -> RunRead:
+    """Record (or, with None, clear) the run's id in the metrics tracker, in its own transaction.
+
+    The id is shown next to the run, so the experiment's revision moves with it.
+    """
+    _check_metric_run_id(metric_run_id)
     if not is_id(run_id):
         raise NotFoundError(f"There is no run with id {run_id!r}.")
     with store.write() as session:
-        row = session.get(Run, run_id)
-        if row is None:
-            raise NotFoundError(f"There is no run with id {run_id}.")
-        row.metric_run_id = metric_run_id
-        row.updated_at = utcnow()
-        session.add(row)
-        bump_revision(session, row.experiment_id)
-        session.flush()
-        return _read(row)
+        return update_run(session, run_id, metric_run_id=metric_run_id)

@@ -66,7 +66,7 @@ async def test_every_number_on_screen_is_the_database_value(
         seen: set[str] = set()
         checked = 0
         while True:
-            await pilot.pause(0.1)
+            await pilot.pause()  # the scroll has been laid out
             rows = shown_cells(table)
             seen.update(rows[0])
             checked += check_against_database(store, rows)

@@ -163,7 +163,8 @@ async def test_logs_follow_search_and_ic_only(store: Store, seeded: Any, kit: An
         await kit.wait_until(pilot, lambda: not screen._loading, what="the read in flight")
         experiment_log.append(seeded.experiment_path, "cifar-sweep", "interactive-control",
                               "INFO", "stop of run 1 applied (op 10)")
-        await pilot.pause(0.6)
+        ticks = screen.tick_count
+        await kit.wait_until(pilot, lambda: screen.tick_count >= ticks + 3, what="three turns")
         assert len(screen.lines) == 3
 
 
@@ -212,7 +213,9 @@ async def test_refresh_pauses_while_a_dialog_is_open_and_with_p(store: Store, se
         await kit.wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="dialog")
         reads = app.runs_screen.refresh_count
         bump(store, run_id, status="ONGOING")
-        await pilot.pause(0.8)  # four refresh intervals
+        ticks = app.runs_screen.tick_count
+        await kit.wait_until(pilot, lambda: app.runs_screen.tick_count >= ticks + 3,
+                             what="three turns of the refresh loop")
         assert app.runs_screen.refresh_count == reads
         assert str(table.get_cell(str(run_id), "status")) == "NEW"
         await pilot.press("n")
@@ -221,7 +224,9 @@ async def test_refresh_pauses_while_a_dialog_is_open_and_with_p(store: Store, se
         await pilot.press("p")
         reads = app.runs_screen.refresh_count
         bump(store, run_id, status="STOPPED")
-        await pilot.pause(0.8)
+        ticks = app.runs_screen.tick_count
+        await kit.wait_until(pilot, lambda: app.runs_screen.tick_count >= ticks + 3,
+                             what="three turns of the refresh loop")
         assert app.runs_screen.refresh_count == reads
         assert "paused" in str(app.runs_screen.query_one("#status-line").render())
         await pilot.press("p")

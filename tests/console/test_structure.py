@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import inspect
 import re
@@ -32,6 +33,12 @@ def test_no_sql_and_no_private_textual_import(path: Path) -> None:
                        if name.startswith("textual")), name
 
 
+@functools.cache
+def _source(cls: type) -> str:
+    # inspect.getsource parses the class's whole module: once per Textual class, not per use.
+    return inspect.getsource(cls)
+
+
 @pytest.mark.parametrize("path", MODULES, ids=lambda path: path.name)
 def test_no_private_framework_name_is_overridden_or_touched(path: Path) -> None:
     """No `_name` of a Textual base class is defined, assigned or read by a console class."""
@@ -42,7 +49,7 @@ def test_no_private_framework_name_is_overridden_or_touched(path: Path) -> None:
         if not isinstance(cls, type):
             continue
         framework = [base for base in cls.__mro__[1:] if base.__module__.startswith("textual")]
-        sources = "\n".join(inspect.getsource(base) for base in framework[:6])
+        sources = "\n".join(_source(base) for base in framework[:6])
         used = {n.attr for n in ast.walk(node) if isinstance(n, ast.Attribute)
                 and isinstance(n.value, ast.Name) and n.value.id == "self"}
         used |= {n.name for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from rfconsole.db import Store, ic_ops, progress, runs
+from rfconsole.db import Store, ic_ops, runs
 from rfconsole.db.models import Run, utcnow
 from rfconsole.dispatcher import create_app
 
@@ -23,7 +23,7 @@ def test_spliced_listing_equals_a_fresh_one(store: Store, seeded: Seeded) -> Non
     kept = listing._full  # noqa: SLF001 - the state under test
     assert kept is not None
     steps = [
-        lambda session: progress.write_run(session, seeded.ongoing, {"completed_steps": 7}),
+        lambda session: runs.write_run(session, seeded.ongoing, {"completed_steps": 7}),
         lambda session: runs.update_run(session, seeded.new, status="ONGOING"),
         lambda session: ic_ops.request_op(session, "CLONE_MODIFY", run_id=seeded.completed,
                                           origin="test", config_patch={"learning_rate": 0.5}),
@@ -32,7 +32,6 @@ def test_spliced_listing_equals_a_fresh_one(store: Store, seeded: Seeded) -> Non
     for step in steps:
         with store.write() as session:
             step(session)
-            progress.bump_revision(session, seeded.experiment_id)
         answer = client.get("/dispatcher/get-all-runs")
         assert answer.data == _fresh_listing(store)
         assert answer.headers["X-Total-Count"] == str(len(answer.get_json()))
@@ -44,8 +43,7 @@ def test_a_write_stamped_long_ago_is_seen_at_the_next_full_check(store: Store, s
     client = create_app(store).test_client()
     client.get("/dispatcher/get-all-runs")
     with store.write() as session:  # a writer whose clock is an hour behind
-        progress.write_run(session, seeded.stopped, {"completed_steps": 99})
-        progress.bump_revision(session, seeded.experiment_id)
+        runs.write_run(session, seeded.stopped, {"completed_steps": 99})
     with store.write() as session:
         session.execute(Run.__table__.update().where(Run.__table__.c.run_id == seeded.stopped)
                         .values(updated_at=utcnow() - timedelta(hours=1)))
