@@ -7,7 +7,8 @@ import http.client
 import io
 
 import pytest
-from rfconsole.db import Store, progress
+from rfconsole.db import Store
+from rfconsole.db import runs as run_rows
 from rfconsole.dispatcher import create_app
 from rfconsole.dispatcher.keepalive import SEND_BLOCK_BYTES
 from rfconsole.dispatcher.responses import PiecesReader, body_length
@@ -84,8 +85,7 @@ def test_a_spliced_listing_in_many_segments_is_sent_whole(store: Store, seeded: 
         for step in range(3):  # the first listing, then spliced ones
             if step:
                 with store.write() as session:
-                    progress.write_run(session, seeded.ongoing, {"completed_steps": step})
-                    progress.bump_revision(session, seeded.experiment_id)
+                    run_rows.write_run(session, seeded.ongoing, {"completed_steps": step})
             expected = create_app(store, prewarm=False).test_client().get("/dispatcher/get-all-runs").data
             conn.request("GET", "/dispatcher/get-all-runs")
             answer = conn.getresponse()
@@ -112,8 +112,7 @@ def test_a_listing_built_by_segments_encodes_a_segments_runs_when_a_change_touch
     assert all(part is None for part in kept.parts)
     changed = kept.ids[2]  # the first run of the second segment
     with store.write() as session:
-        progress.write_run(session, changed, {"completed_steps": 5})
-        progress.bump_revision(session, seeded.experiment_id)
+        run_rows.write_run(session, changed, {"completed_steps": 5})
     answer = client.get("/dispatcher/get-all-runs")
     assert answer.data == create_app(store, prewarm=False).test_client().get("/dispatcher/get-all-runs").data
     assert listing._full is kept  # noqa: SLF001 - spliced, not rebuilt
