@@ -62,6 +62,7 @@ def make_demo_controller(
     on_event: EventListener | None = None,
     trainer: str = "numpy",  # or "torch" (see demo_trainers); a resumed experiment keeps its own
     mlflow_tracking_uri: str | None = None,
+    ray_address: str | None = None,  # None: threads; "": Ray, found as ray.init() finds it
 ) -> Controller:
     """The demo's Controller; an existing unfinished experiment of that name is resumed.
 
@@ -80,4 +81,6 @@ def make_demo_controller(
     chosen, configs_for = demo_trainer(trainer)
     return Controller(store, name, configs_for(runs), chosen, num_chunks=chunks,
                       num_epochs=epochs, workers=workers, pace=pace, on_event=on_event,
-                      mlflow_tracking_uri=mlflow_tracking_uri)
+                      mlflow_tracking_uri=mlflow_tracking_uri,
+                      executor="threads" if ray_address is None else "ray",
+                      ray_address=ray_address or None)
