@@ -69,8 +69,10 @@ class RunActor:
                 self._watch.flag(self.run_id)
 
     def where(self) -> dict[str, Any]:
-        """The process (and, set by the executor's wrapper, the node) the actor runs in."""
-        return {"pid": os.getpid()}
+        """The process and the Ray node the actor runs in (for tests and diagnostics)."""
+        import ray  # only ever called on the cluster
+
+        return {"pid": os.getpid(), "node_id": ray.get_runtime_context().get_node_id()}
 
 
 def prepare_clone(trainer: Trainer, experiment_path: str, clone_id: int, config: dict[str, Any],
