@@ -9,11 +9,15 @@ a `ChunkOutcome`: metrics, steps and the checkpoint's path, never the state.
 - Resources: a run's `resources` config key (`{"num_cpus": 1, "num_gpus": 1}`,
   other keys are Ray custom resources), else the controller's
   `resources_per_run`, else one CPU.
-- Slots: at most `workers` actors live at once; an idle one is ended (its model
-  is in its committed checkpoint) to make room for the next run in the rotation,
-  so what it held (a GPU) goes to that run.
+- Room: `workers` chunks train at once. An actor keeps its run's resources while
+  the run is live, so its next chunk starts at once; when the next run in the
+  rotation needs resources the cluster has not got free, idle actors are ended,
+  least recently used first (their models are in their committed checkpoints),
+  so what they held (a GPU) goes to that run. Starting an actor takes a second
+  or more: size the resources so that the live runs fit when you can.
 - Stops: the actor is threaded; `interrupt` reaches it while `train` runs and
-  flags the run for its `should_stop()`.
+  flags the run for its `should_stop()`. An actor still starting (its first
+  chunk not begun) is ended instead: it holds nothing its checkpoint has not.
 - Failures: an actor or node that dies mid-chunk gives an outcome with `lost`
   set; the runner decides whether to restart the run (a new actor, from its last
   committed checkpoint, wherever Ray places it) or to fail it.
@@ -87,12 +91,15 @@ class RayExecutor:
         self.address = address or None
         self.default_options = actor_options(resources_per_run or {"num_cpus": 1})
         self._actors: dict[int, Any] = {}  # run id -> actor handle; in last-used order
+        self._held: dict[int, dict[str, float]] = {}  # run id -> the resources its actor holds
         self._chunk_of: dict[int, int] = {}  # run id -> the number of its chunk in flight
         self._interrupted: dict[int, int] = {}  # run id -> the chunk already told to give way
         self._next_chunk = 0
         self._lock = threading.Lock()
         self._busy: set[int] = set()
         self._dead: set[int] = set()  # runs whose actor died; replaced on their next chunk
+        self._ready: set[int] = set()  # runs whose actor has answered once (it is up)
+        self._abandoned: set[int] = set()  # runs whose starting actor was ended by a stop
         self._owns_ray = False
         self._ray: Any = None
 
@@ -147,6 +154,8 @@ class RayExecutor:
         def settle(inner: Future[Any]) -> None:
             try:
                 outcome = inner.result()
+                with self._lock:
+                    self._ready.add(live.run_id)
             except Exception as exc:
                 outcome = self._failure(live.run_id, exc)
             outcome.started, outcome.ended = started, time.monotonic()
@@ -166,8 +175,14 @@ class RayExecutor:
             with self._lock:
                 if run_id not in self._busy:
                     continue
+                starting = run_id not in self._ready
+                if starting:
+                    self._abandoned.add(run_id)
             self._interrupted[run_id] = chunk
-            actor.interrupt.remote(chunk)
+            if starting:  # faster than waiting for the process to come up to be told
+                self._end_actor(run_id)
+            else:
+                actor.interrupt.remote(chunk)
 
     def retain(self, run_ids: Collection[int]) -> None:
         for run_id in [run_id for run_id in self._actors if run_id not in run_ids]:
@@ -202,25 +217,37 @@ class RayExecutor:
         if actor is None:
             request = live.config.get("resources")
             options = dict(self.default_options) if request is None else actor_options(request)
-            self._make_room()
+            self._make_room(_amounts(options))
+            self._held[run_id] = _amounts(options)
             actor = self._actor_class.options(max_concurrency=2, max_restarts=0, **options).remote(
                 self._trainer_ref, run_id, live.config, str(self.checkpoints.experiment_path),
                 self.shape, self.pace)
         self._actors[run_id] = actor  # now the most recently used
         return actor
 
-    def _make_room(self) -> None:
-        """End idle actors, least recently used first, until one more fits in the slots."""
+    def _make_room(self, need: dict[str, float]) -> None:
+        """End idle actors, least recently used first, until the cluster's free resources
+        cover `need` (an actor that still does not fit waits for Ray to place it)."""
+        available = self._ray.available_resources()
+        missing = {name: amount - available.get(name, 0.0) for name, amount in need.items()
+                   if amount > available.get(name, 0.0) + 1e-9}
         with self._lock:
             busy = set(self._busy)
         for run_id in list(self._actors):
-            if len(self._actors) < self.slots:
+            if not missing:
                 return
-            if run_id not in busy:
-                self._end_actor(run_id)
+            if run_id in busy:
+                continue
+            freed = self._held.get(run_id, {})
+            self._end_actor(run_id)
+            missing = {name: amount - freed.get(name, 0.0) for name, amount in missing.items()
+                       if amount > freed.get(name, 0.0) + 1e-9}
 
     def _end_actor(self, run_id: int) -> None:
         actor = self._actors.pop(run_id, None)
+        self._held.pop(run_id, None)
+        with self._lock:
+            self._ready.discard(run_id)
         self._chunk_of.pop(run_id, None)
         self._interrupted.pop(run_id, None)
         if actor is not None:
@@ -237,9 +264,23 @@ class RayExecutor:
             "OwnerDiedError", "ActorUnavailableError") if hasattr(errors, name))
         if isinstance(exc, lost_kinds):
             with self._lock:
+                if run_id in self._abandoned:  # ended on purpose, for a stop
+                    self._abandoned.discard(run_id)
+                    return ChunkOutcome(run_id, interrupted=True)
                 self._dead.add(run_id)
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             reason = f"its Ray worker was lost ({type(exc).__name__}: {first_line[:200]})"
             return ChunkOutcome(run_id, interrupted=True, lost=reason)
         LOGGER.error("a chunk of run %s failed on Ray", run_id, exc_info=exc)
         return ChunkOutcome(run_id, error=error_text(exc)[:500])
+
+
+def _amounts(options: Mapping[str, Any]) -> dict[str, float]:
+    """Actor options as Ray's resource names and amounts (CPU, GPU, memory, custom ones)."""
+    amounts = {"CPU": float(options.get("num_cpus", 1.0))}
+    if options.get("num_gpus"):
+        amounts["GPU"] = float(options["num_gpus"])
+    if options.get("memory"):
+        amounts["memory"] = float(options["memory"])
+    amounts.update(options.get("resources", {}))
+    return {name: amount for name, amount in amounts.items() if amount > 0}
