@@ -87,23 +87,30 @@ def postgres_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def pg_store(postgres_url: str) -> Iterator[Store]:
-    """A Store on a new schema of the session's PostgreSQL server, dropped afterwards."""
+def pg_url(postgres_url: str) -> Iterator[str]:
+    """The URL of a new schema on the session's PostgreSQL server, dropped afterwards."""
     schema = f"rfc_ray_{uuid.uuid4().hex[:16]}"
     admin = create_engine(postgres_url)
     try:
         with admin.begin() as conn:
             conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
         url = make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema}"})
-        store = Store.open(url.render_as_string(hide_password=False))
-        try:
-            yield store
-        finally:
-            store.close()
+        yield url.render_as_string(hide_password=False)
     finally:
         with admin.begin() as conn:
+            conn.exec_driver_sql("SET LOCAL lock_timeout = '20s'")
             conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         admin.dispose()
+
+
+@pytest.fixture
+def pg_store(pg_url: str) -> Iterator[Store]:
+    """A Store on its own schema of the session's PostgreSQL server."""
+    store = Store.open(pg_url)
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 class RayCluster:
