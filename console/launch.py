@@ -216,7 +216,8 @@ def run_demo_console(args: argparse.Namespace) -> int:
                 store, experiment=args.experiment, runs=args.runs, chunks=args.chunks,
                 epochs=args.epochs, pace=args.pace, workers=getattr(args, "workers", 1),
                 trainer=getattr(args, "trainer", "numpy"),
-                mlflow_tracking_uri=getattr(args, "mlflow", None), ray_address=getattr(args, "ray", None))
+                mlflow_tracking_uri=getattr(args, "mlflow", None), ray_address=getattr(args, "ray", None),
+                experiments_dir=getattr(args, "experiments_dir", None))
         except StoreError as exc:
             return _fail(exc.message)
         except TrainerUnavailable as exc:

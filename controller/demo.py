@@ -11,12 +11,14 @@ from __future__ import annotations
 import os
 import shlex
 from datetime import datetime, timezone
+from pathlib import Path
 
 from rfconsole.db import NotFoundError, Store, experiments, mask_url
 
 from .demo_trainers import demo_trainer, trainer_of
 from .events import EventListener
 from .numpy_demo import CONFIG_SCHEMA, DemoTrainer, demo_configs
+from .paths import folder_name
 from .runner import Controller
 
 __all__ = ["CONFIG_SCHEMA", "DemoTrainer", "demo_configs", "fresh_demo_name", "make_demo_controller",
@@ -63,6 +65,7 @@ def make_demo_controller(
     trainer: str = "numpy",  # or "torch" (see demo_trainers); a resumed experiment keeps its own
     mlflow_tracking_uri: str | None = None,
     ray_address: str | None = None,  # None: threads; "": Ray, found as ray.init() finds it
+    experiments_dir: str | None = None,  # a new experiment's folder goes under it
 ) -> Controller:
     """The demo's Controller; an existing unfinished experiment of that name is resumed.
 
@@ -83,4 +86,6 @@ def make_demo_controller(
                       num_epochs=epochs, workers=workers, pace=pace, on_event=on_event,
                       mlflow_tracking_uri=mlflow_tracking_uri,
                       executor="threads" if ray_address is None else "ray",
-                      ray_address=ray_address or None)
+                      ray_address=ray_address or None,
+                      experiment_path=Path(experiments_dir).expanduser() / folder_name(name)
+                      if experiments_dir else None)

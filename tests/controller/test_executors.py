@@ -89,3 +89,15 @@ def test_the_demo_trainer_travels_to_another_process_without_its_data():
     assert copy._data is None
     assert copy._data_seed == 7
     assert (copy.data.train_x == trainer.data.train_x).all()
+
+
+def test_the_demo_puts_its_experiment_folder_under_experiments_dir(db_path, tmp_path):
+    from rfconsole.console.cli import parse_args
+    from rfconsole.controller.cli import run_demo_headless
+
+    shared = tmp_path / "shared"
+    args = parse_args(["demo", "--headless", "--no-dispatcher", "--db", str(db_path), "--pace", "0",
+                       "--runs", "1", "--chunks", "1", "--epochs", "1", "--experiment", "on-shared",
+                       "--experiments-dir", str(shared)])
+    assert run_demo_headless(args, io.StringIO()) == 0
+    assert list((shared / "on-shared" / "checkpoints").glob("run_1.*.ckpt"))
