@@ -217,6 +217,7 @@ class RayExecutor:
         if actor is None:
             request = live.config.get("resources")
             options = dict(self.default_options) if request is None else actor_options(request)
+            self._check_feasible(run_id, _amounts(options))
             self._make_room(_amounts(options))
             self._held[run_id] = _amounts(options)
             actor = self._actor_class.options(max_concurrency=2, max_restarts=0, **options).remote(
@@ -224,6 +225,14 @@ class RayExecutor:
                 self.shape, self.pace)
         self._actors[run_id] = actor  # now the most recently used
         return actor
+
+    def _check_feasible(self, run_id: int, need: dict[str, float]) -> None:
+        """Refuse a request no node of the cluster could ever hold (else it would wait for ever)."""
+        total = self._ray.cluster_resources()
+        for name, amount in need.items():
+            if amount > total.get(name, 0.0) + 1e-9:
+                raise InvalidError(f"Run {run_id} asks Ray for {amount:g} {name} but the whole cluster has "
+                                   f"{total.get(name, 0.0):g}; change its resources or add nodes that have them.")
 
     def _make_room(self, need: dict[str, float]) -> None:
         """End idle actors, least recently used first, until the cluster's free resources

@@ -199,3 +199,16 @@ def test_a_run_that_keeps_losing_its_worker_fails_with_the_reason(ray_cluster, p
     assert "its Ray worker was lost" in failed.error
     assert "gave up after 0 restarts" in failed.error
     assert _run(store, 2).status == "COMPLETED"  # the other run went on
+
+
+def test_a_resource_request_the_cluster_cannot_hold_fails_that_run_alone(ray_cluster, pg_store, tmp_path: Path):
+    configs = [{**config, "resources": request} for config, request in
+               zip(demo_configs(2), ({"num_gpus": 1}, {"num_cpus": 0.5}), strict=True)]
+    controller = Controller(pg_store, "ray-resources", configs, DemoTrainer(), num_chunks=2, num_epochs=1,
+                            workers=2, executor="ray", config_schema={}, experiment_path=tmp_path / "exp")
+    assert controller.run().status == "completed"
+    greedy = _run(pg_store, 1)
+    assert greedy.status == "FAILED"
+    assert greedy.error == ("Run 1 asks Ray for 1 GPU but the whole cluster has 0; "
+                            "change its resources or add nodes that have them.")
+    assert _run(pg_store, 2).status == "COMPLETED"  # half a CPU is a request the cluster can hold
