@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import socket
 import threading
 import time
 from collections.abc import Collection, Mapping
@@ -51,6 +52,21 @@ CLONE_TIMEOUT = 600.0  # seconds a clone's preparation may wait for the cluster
 def require_ray() -> None:
     if importlib.util.find_spec("ray") is None:
         raise ExecutorUnavailable(INSTALL_HINT)
+
+
+def _probe(address: str | None, timeout: float = 5.0) -> None:
+    """Refuse at once a `host:port` that nothing answers on."""
+    if not address or "://" in address or address in ("auto", "local"):
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ExecutorUnavailable(f"The Ray address {address!r} is not host:port (the head node's "
+                                  f"address and GCS port, such as 10.0.0.5:6379).")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ExecutorUnavailable(f"Nothing answers at the Ray address {address} ({exc.strerror or exc}); "
+                                  f"start the cluster with `ray start --head` there, or check the address.") from None
 
 
 def actor_options(request: Mapping[str, Any]) -> dict[str, Any]:
@@ -110,6 +126,7 @@ class RayExecutor:
 
         if not ray.is_initialized():
             where = f"at {self.address}" if self.address else "on this machine"
+            _probe(self.address)  # ray.init would retry an unreachable address for minutes
             try:
                 ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
                          logging_level=logging.WARNING)

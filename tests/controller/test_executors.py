@@ -101,3 +101,22 @@ def test_the_demo_puts_its_experiment_folder_under_experiments_dir(db_path, tmp_
                        "--experiments-dir", str(shared)])
     assert run_demo_headless(args, io.StringIO()) == 0
     assert list((shared / "on-shared" / "checkpoints").glob("run_1.*.ckpt"))
+
+
+
+def test_an_unreachable_ray_address_is_refused_at_once(db_path, capsys):
+    pytest.importorskip("ray", reason="needs Ray: pip install -e '.[ray]'")
+    import socket
+
+    from rfconsole.console.cli import parse_args
+    from rfconsole.controller.cli import run_demo_headless
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    args = parse_args(["demo", "--headless", "--no-dispatcher", "--db", str(db_path), "--ray", f"127.0.0.1:{port}"])
+    assert run_demo_headless(args, io.StringIO()) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"rfconsole: Nothing answers at the Ray address 127.0.0.1:{port} (")
+    assert err.endswith("start the cluster with `ray start --head` there, or check the address.\n")
+    assert err.count("\n") == 1
