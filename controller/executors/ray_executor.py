@@ -124,9 +124,9 @@ class RayExecutor:
     def start(self, watch: InterruptWatch, end_requested: threading.Event) -> None:
         import ray
 
+        _probe(self.address)  # ray.init would retry an unreachable address for minutes
         if not ray.is_initialized():
             where = f"at {self.address}" if self.address else "on this machine"
-            _probe(self.address)  # ray.init would retry an unreachable address for minutes
             try:
                 ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
                          logging_level=logging.WARNING)
@@ -137,7 +137,14 @@ class RayExecutor:
         self._ray = ray
         self._actor_class = ray.remote(RunActor)
         self._prepare = ray.remote(prepare_clone)
-        self._trainer_ref = ray.put(self.trainer)
+        try:
+            self._trainer_ref = ray.put(self.trainer)
+        except Exception as exc:  # a lock, an open file, a lambda...
+            self.close()
+            raise ExecutorUnavailable(
+                f"The trainer {type(self.trainer).__name__} cannot be sent to the Ray cluster "
+                f"({error_text(exc)[:200]}); keep locks, open files and the like out of its pickled "
+                f"state (see __getstate__).") from None
         # Made here, before any actor races to create it on the shared folder.
         self.checkpoints.ensure_key()
 

@@ -212,3 +212,18 @@ def test_a_resource_request_the_cluster_cannot_hold_fails_that_run_alone(ray_clu
     assert greedy.error == ("Run 1 asks Ray for 1 GPU but the whole cluster has 0; "
                             "change its resources or add nodes that have them.")
     assert _run(pg_store, 2).status == "COMPLETED"  # half a CPU is a request the cluster can hold
+
+
+def test_a_trainer_that_cannot_travel_is_refused_in_one_sentence(ray_cluster, pg_store, tmp_path: Path):
+    import threading as threads
+
+    from rfconsole.controller.executors import ExecutorUnavailable
+
+    class LockedTrainer(DemoTrainer):
+        def __getstate__(self) -> dict[str, Any]:
+            return {"lock": threads.Lock()}
+
+    controller = Controller(pg_store, "ray-unpicklable", demo_configs(1), LockedTrainer(), executor="ray",
+                            experiment_path=tmp_path / "exp")
+    with pytest.raises(ExecutorUnavailable, match=r"^The trainer LockedTrainer cannot be sent to the Ray cluster \("):
+        controller.run()
