@@ -41,6 +41,7 @@ from .interrupts import InterruptWatch
 from .live import ENDED_BY_CANCEL, LiveRun, error_text, progress_fields
 from .ops import OpExecutor
 from .paths import ExperimentLock
+from .restarts import restart_or_fail
 from .rotation import Rotation
 from .trainer import Trainer
 
@@ -267,7 +268,9 @@ class Controller:
         (not those of a run being deleted), feeds the workers' stop check, and is
         what the op executor applies. Ops are stamped claimed once, when first seen.
         """
-        outcomes = [self._restart_or_fail(self._collect(future)) for future in done]
+        outcomes = [self._collect(future) for future in done]
+        outcomes = [restart_or_fail(outcome, self.rotation.live.get(outcome.run_id), self.max_restarts,
+                                    self.reporter) for outcome in outcomes]
         written: set[int] = set()
         deleted: set[int] = set()
         if outcomes:
@@ -301,25 +304,6 @@ class Controller:
         busy = self.rotation.busy
         self.executor.interrupt([run_id for run_id in busy if self.watch.should_stop(run_id)])
         self.executor.retain(set(self.rotation.live) | busy)
-
-    def _restart_or_fail(self, outcome: ChunkOutcome) -> ChunkOutcome:
-        """A chunk whose worker was lost: train it again from the last committed checkpoint
-        (an interrupted chunk), or, past `max_restarts`, fail the run with the reason."""
-        live = self.rotation.live.get(outcome.run_id)
-        if outcome.lost is None or live is None:
-            return outcome
-        live.model = None
-        if live.restarts >= self.max_restarts:
-            outcome.interrupted = False
-            outcome.error = (f"{outcome.lost}; gave up after "
-                             f"{events.plural(live.restarts, 'restart')}")
-            return outcome
-        live.restarts += 1
-        self.reporter.emit(events.RUN_RESTARTED,
-                           f"Run {outcome.run_id} restarts from its last checkpoint (chunk "
-                           f"{live.position + 1}), attempt {live.restarts} of {self.max_restarts}: "
-                           f"{outcome.lost}.", run_id=outcome.run_id)
-        return outcome
 
     def _collect(self, future: Future[ChunkOutcome]) -> ChunkOutcome:
         run_id = self._in_flight.pop(future)
