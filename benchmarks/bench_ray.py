@@ -9,8 +9,10 @@ Needs the ray extra (pip install -e '.[ray]'). The trainer is the numpy demo's
 
 Per-chunk overhead: the same experiment (2 runs, 2 workers, no pace) with each
 executor; a chunk's time is from its submission to its outcome in the
-controller, and the figure is the median over the chunks after each run's
-first (whose actor start is shown apart). With more runs than workers, an idle
+controller with Ray, from a worker thread picking it up to its end with threads
+(the pool's queue is not counted), and the figure is the median over the chunks
+after each run's first (whose actor start is shown apart). On a shared machine
+the difference is within a few milliseconds of noise: run it twice. With more runs than workers, an idle
 actor is ended to free its slot for the next run, which then starts an actor and
 loads its checkpoint: that case is shown too.
 
