@@ -243,7 +243,8 @@ def run_demo_console(args: argparse.Namespace) -> int:
         with store.read() as session:
             status = experiments.get_experiment(session, controller.experiment_id).status
         trainer = trainer_of(controller.experiment.config_schema)
-        hint = (f"; resume it with {resume_command(name, args.db, trainer=trainer)}"
+        command = resume_command(name, args.db, trainer=trainer, ray_address=getattr(args, "ray", None))
+        hint = (f"; resume it with {command}"
                 if status == "cancelled" else ".")
         say(f"Experiment {name!r} is {status}{hint}")
         return 0

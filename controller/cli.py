@@ -85,7 +85,8 @@ def run_demo_headless(args: argparse.Namespace, out: TextIO | None = None) -> in
         store.close()
     if experiment.status == "cancelled":
         command = resume_command(experiment.name, args.db, headless=True,
-                                 trainer=trainer_of(controller.experiment.config_schema))
+                                 trainer=trainer_of(controller.experiment.config_schema),
+                                 ray_address=getattr(args, "ray", None))
         say(f"Experiment {experiment.name!r} cancelled; resume it with {command}")
         return EXIT_INTERRUPTED
     return 0 if experiment.status == "completed" else EXIT_FAILED

@@ -37,7 +37,7 @@ def fresh_demo_name(store: Store) -> str:
 
 
 def resume_command(experiment: str, db: str | None, *, headless: bool = False,
-                   trainer: str = "numpy") -> str:
+                   trainer: str = "numpy", ray_address: str | None = None) -> str:
     """The command that resumes the demo experiment, on the same database, ready to paste.
 
     Without --db the default database would be used, where the name starts a new
@@ -47,6 +47,8 @@ def resume_command(experiment: str, db: str | None, *, headless: bool = False,
     """
     words = ["rfconsole", "demo"] + (["--headless"] if headless else [])
     words += ["--trainer", trainer] if trainer != "numpy" else []
+    if ray_address is not None and ray_address != os.environ.get("RFCONSOLE_RAY_ADDRESS"):
+        words += ["--ray", ray_address] if ray_address else ["--ray"]  # on Ray again
     if db and db != os.environ.get("RFCONSOLE_DB"):
         words += ["--db", mask_url(db)]
     return shlex.join(words + ["--experiment", experiment])

@@ -120,3 +120,13 @@ def test_an_unreachable_ray_address_is_refused_at_once(db_path, capsys):
     assert err.startswith(f"rfconsole: Nothing answers at the Ray address 127.0.0.1:{port} (")
     assert err.endswith("start the cluster with `ray start --head` there, or check the address.\n")
     assert err.count("\n") == 1
+
+
+def test_the_resume_command_keeps_training_on_ray(monkeypatch):
+    from rfconsole.controller.demo import resume_command
+
+    assert resume_command("x", None) == "rfconsole demo --experiment x"
+    assert resume_command("x", None, ray_address="") == "rfconsole demo --ray --experiment x"
+    assert resume_command("x", None, ray_address="head:6379") == "rfconsole demo --ray head:6379 --experiment x"
+    monkeypatch.setenv("RFCONSOLE_RAY_ADDRESS", "head:6379")  # the environment says it again
+    assert resume_command("x", None, ray_address="head:6379") == "rfconsole demo --experiment x"
