@@ -180,6 +180,7 @@ class RayExecutor:
                 outcome = inner.result()
                 with self._lock:
                     self._ready.add(live.run_id)
+                    self._abandoned.discard(live.run_id)  # it finished before it was ended
             except Exception as exc:
                 outcome = self._failure(live.run_id, exc)
             outcome.started, outcome.ended = started, time.monotonic()
@@ -291,15 +292,16 @@ class RayExecutor:
 
     def _failure(self, run_id: int, exc: Exception) -> ChunkOutcome:
         """The outcome of a chunk whose call failed: its actor or node lost, or a bug."""
+        with self._lock:
+            if run_id in self._abandoned:  # its starting actor was ended on purpose, for a stop
+                self._abandoned.discard(run_id)
+                return ChunkOutcome(run_id, interrupted=True)
         errors = self._ray.exceptions
         lost_kinds = tuple(getattr(errors, name) for name in (
             "RayActorError", "WorkerCrashedError", "NodeDiedError", "ObjectLostError",
             "OwnerDiedError", "ActorUnavailableError") if hasattr(errors, name))
         if isinstance(exc, lost_kinds):
             with self._lock:
-                if run_id in self._abandoned:  # ended on purpose, for a stop
-                    self._abandoned.discard(run_id)
-                    return ChunkOutcome(run_id, interrupted=True)
                 self._dead.add(run_id)
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             reason = f"its Ray worker was lost ({type(exc).__name__}: {first_line[:200]})"
