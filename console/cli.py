@@ -188,6 +188,14 @@ def build_parser() -> argparse.ArgumentParser:
                       "a resumed experiment keeps its own (env RFCONSOLE_TRAINER; default numpy)")
     demo.add_argument("--experiment", metavar="NAME", default=_env("EXPERIMENT"),
                       help="experiment name; an unfinished one of that name is resumed (env RFCONSOLE_EXPERIMENT)")
+    demo.add_argument("--ray", metavar="ADDRESS", nargs="?", const="", default=_env("RAY_ADDRESS"),
+                      help="train each run in a Ray actor: on the cluster at ADDRESS (host:port of its "
+                           "head), or without one where Ray finds it (RAY_ADDRESS, else a local Ray); "
+                           "needs pip install 'rfconsole[ray]' (env RFCONSOLE_RAY_ADDRESS)")
+    demo.add_argument("--experiments-dir", metavar="DIR", default=_env("EXPERIMENTS_DIR"),
+                      help="where a new experiment's folder (logs, checkpoints) goes: DIR/<name>; with "
+                           "--ray, a shared folder every node reaches (env RFCONSOLE_EXPERIMENTS_DIR; "
+                           "default beside the SQLite file, or the user data folder)")
     demo.add_argument("--mlflow", metavar="URI", default=_env("MLFLOW_URI"),
                       help="mirror the experiment into this MLflow tracking server, e.g. http://127.0.0.1:5000 "
                            "(needs pip install 'rfconsole[mlflow]'; env RFCONSOLE_MLFLOW_URI)")

@@ -216,7 +216,8 @@ def run_demo_console(args: argparse.Namespace) -> int:
                 store, experiment=args.experiment, runs=args.runs, chunks=args.chunks,
                 epochs=args.epochs, pace=args.pace, workers=getattr(args, "workers", 1),
                 trainer=getattr(args, "trainer", "numpy"),
-                mlflow_tracking_uri=getattr(args, "mlflow", None))
+                mlflow_tracking_uri=getattr(args, "mlflow", None), ray_address=getattr(args, "ray", None),
+                experiments_dir=getattr(args, "experiments_dir", None))
         except StoreError as exc:
             return _fail(exc.message)
         except TrainerUnavailable as exc:
@@ -242,7 +243,8 @@ def run_demo_console(args: argparse.Namespace) -> int:
         with store.read() as session:
             status = experiments.get_experiment(session, controller.experiment_id).status
         trainer = trainer_of(controller.experiment.config_schema)
-        hint = (f"; resume it with {resume_command(name, args.db, trainer=trainer)}"
+        command = resume_command(name, args.db, trainer=trainer, ray_address=getattr(args, "ray", None))
+        hint = (f"; resume it with {command}"
                 if status == "cancelled" else ".")
         say(f"Experiment {name!r} is {status}{hint}")
         return 0

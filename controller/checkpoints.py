@@ -172,6 +172,10 @@ class CheckpointStore:
 
     # --- the key ---------------------------------------------------------------
 
+    def ensure_key(self) -> None:
+        """Create (or check) the signing key now, before other processes need it."""
+        self._signing_key()
+
     def _sign(self, run_id: int, payload: bytes) -> bytes:
         return hmac.new(self._signing_key(), b"run %d\n" % run_id + payload, _DIGEST).digest()
 

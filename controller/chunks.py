@@ -23,6 +23,7 @@ class ChunkOutcome:
     steps: int = 0
     interrupted: bool = False  # the trainer gave way to a stop, a delete or the end
     error: str | None = None
+    lost: str | None = None  # the process or node training it died (the run may be restarted)
     checkpoint_path: str | None = None
     started: float = 0.0  # time.monotonic() at the chunk's start and end
     ended: float = 0.0

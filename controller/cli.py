@@ -63,7 +63,8 @@ def run_demo_headless(args: argparse.Namespace, out: TextIO | None = None) -> in
             store, experiment=args.experiment, runs=args.runs, chunks=args.chunks,
             epochs=args.epochs, pace=args.pace, workers=getattr(args, "workers", 1),
             on_event=lambda event: say(event_line(event)), trainer=getattr(args, "trainer", "numpy"),
-            mlflow_tracking_uri=getattr(args, "mlflow", None))
+            mlflow_tracking_uri=getattr(args, "mlflow", None), ray_address=getattr(args, "ray", None),
+            experiments_dir=getattr(args, "experiments_dir", None))
         say(f"Experiment {controller.experiment_name!r} in {store.url}; log: "
             f"{experiment_log.log_file(controller.experiment_path)}. Ctrl-C ends it.")
         with _ctrl_c_ends(controller.request_end, say):
@@ -84,7 +85,8 @@ def run_demo_headless(args: argparse.Namespace, out: TextIO | None = None) -> in
         store.close()
     if experiment.status == "cancelled":
         command = resume_command(experiment.name, args.db, headless=True,
-                                 trainer=trainer_of(controller.experiment.config_schema))
+                                 trainer=trainer_of(controller.experiment.config_schema),
+                                 ray_address=getattr(args, "ray", None))
         say(f"Experiment {experiment.name!r} cancelled; resume it with {command}")
         return EXIT_INTERRUPTED
     return 0 if experiment.status == "completed" else EXIT_FAILED

@@ -8,6 +8,7 @@ from rfconsole.db import RunRead, Store
 
 from .checkpoints import CheckpointStore
 from .events import EventReporter
+from .executors import Executor
 from .interrupts import InterruptWatch
 from .live import LiveRun
 from .trainer import Trainer
@@ -22,6 +23,7 @@ class ExperimentContext:
     checkpoints: CheckpointStore
     reporter: EventReporter
     watch: InterruptWatch
+    executor: Executor
 
     @property
     def total_chunks(self) -> int:

@@ -11,12 +11,14 @@ from __future__ import annotations
 import os
 import shlex
 from datetime import datetime, timezone
+from pathlib import Path
 
 from rfconsole.db import NotFoundError, Store, experiments, mask_url
 
 from .demo_trainers import demo_trainer, trainer_of
 from .events import EventListener
 from .numpy_demo import CONFIG_SCHEMA, DemoTrainer, demo_configs
+from .paths import folder_name
 from .runner import Controller
 
 __all__ = ["CONFIG_SCHEMA", "DemoTrainer", "demo_configs", "fresh_demo_name", "make_demo_controller",
@@ -35,7 +37,7 @@ def fresh_demo_name(store: Store) -> str:
 
 
 def resume_command(experiment: str, db: str | None, *, headless: bool = False,
-                   trainer: str = "numpy") -> str:
+                   trainer: str = "numpy", ray_address: str | None = None) -> str:
     """The command that resumes the demo experiment, on the same database, ready to paste.
 
     Without --db the default database would be used, where the name starts a new
@@ -45,6 +47,8 @@ def resume_command(experiment: str, db: str | None, *, headless: bool = False,
     """
     words = ["rfconsole", "demo"] + (["--headless"] if headless else [])
     words += ["--trainer", trainer] if trainer != "numpy" else []
+    if ray_address is not None and ray_address != os.environ.get("RFCONSOLE_RAY_ADDRESS"):
+        words += ["--ray", ray_address] if ray_address else ["--ray"]  # on Ray again
     if db and db != os.environ.get("RFCONSOLE_DB"):
         words += ["--db", mask_url(db)]
     return shlex.join(words + ["--experiment", experiment])
@@ -62,6 +66,8 @@ def make_demo_controller(
     on_event: EventListener | None = None,
     trainer: str = "numpy",  # or "torch" (see demo_trainers); a resumed experiment keeps its own
     mlflow_tracking_uri: str | None = None,
+    ray_address: str | None = None,  # None: threads; "": Ray, found as ray.init() finds it
+    experiments_dir: str | None = None,  # a new experiment's folder goes under it
 ) -> Controller:
     """The demo's Controller; an existing unfinished experiment of that name is resumed.
 
@@ -80,4 +86,8 @@ def make_demo_controller(
     chosen, configs_for = demo_trainer(trainer)
     return Controller(store, name, configs_for(runs), chosen, num_chunks=chunks,
                       num_epochs=epochs, workers=workers, pace=pace, on_event=on_event,
-                      mlflow_tracking_uri=mlflow_tracking_uri)
+                      mlflow_tracking_uri=mlflow_tracking_uri,
+                      executor="threads" if ray_address is None else "ray",
+                      ray_address=ray_address or None,
+                      experiment_path=Path(experiments_dir).expanduser() / folder_name(name)
+                      if experiments_dir else None)

@@ -34,6 +34,7 @@ RUN_RESUMED = "run_resumed"
 RUN_DELETED = "run_deleted"
 RUN_COMPLETED = "run_completed"
 RUN_FAILED = "run_failed"
+RUN_RESTARTED = "run_restarted"  # its worker (a Ray actor or node) was lost mid-chunk
 OP_RECEIVED = "op_received"
 OP_APPLIED = "op_applied"
 OP_SKIPPED = "op_skipped"
@@ -51,6 +52,7 @@ _LOGGED_AS = {
     RUN_DELETED: (CONTROLLER, "INFO"),
     RUN_COMPLETED: (CONTROLLER, "INFO"),
     RUN_FAILED: (CONTROLLER, "ERROR"),
+    RUN_RESTARTED: (CONTROLLER, "WARNING"),
     OP_RECEIVED: (INTERACTIVE_CONTROL, "INFO"),
     OP_APPLIED: (INTERACTIVE_CONTROL, "INFO"),
     OP_SKIPPED: (INTERACTIVE_CONTROL, "WARNING"),

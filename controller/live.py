@@ -24,6 +24,7 @@ class LiveRun:
     announced: bool = False  # "run started" said already
     lineage: str = ""  # e.g. " (warm clone of run 3)", for the "run started" line
     checkpoint_path: str | None = None  # the committed checkpoint (the one its row names)
+    restarts: int = 0  # times its worker was lost and it restarted from its checkpoint
 
     @classmethod
     def from_read(cls, run: RunRead, position: int, completed_steps: int) -> LiveRun:

@@ -158,6 +158,13 @@ class DemoTrainer:
         self._data: DataSet | None = None
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict[str, Any]:
+        """What goes to another process (a Ray actor): the seed; the data is made again there."""
+        return {"data_seed": self._data_seed}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(int(state["data_seed"]))  # type: ignore[misc]
+
     @property
     def data(self) -> DataSet:
         with self._lock:  # made once, on first use, by whichever worker comes first

@@ -16,7 +16,7 @@ from rfconsole.db import ACTIVE_RUN_STATUSES, ICOpRead, RunRead, ic_ops, progres
 from rfconsole.db.models import OP_VERBS
 
 from . import events
-from .checkpoints import Checkpoint, CheckpointRefused
+from .checkpoints import CheckpointRefused
 from .context import ExperimentContext
 from .live import LiveRun, error_text, progress_fields
 from .rotation import Rotation
@@ -173,16 +173,11 @@ class OpExecutor:
             else:
                 reason = None
                 fields = progress_fields(live.position, *self.ctx.shape)
-                checkpoint_path = None
-                if op.warm_start:  # its own first checkpoint: the parent's state
-                    state = self.ctx.trainer.get_state(live.model)
-                    checkpoint_path = str(self.ctx.checkpoints.save(
-                        clone.run_id, Checkpoint(state, live.position, live.completed_steps)))
+                checkpoint_path = live.checkpoint_path  # a warm clone's copy of its parent's state
                 runs.write_run(session, clone.run_id, {
                     "completed_steps": live.completed_steps, "checkpoint_path": checkpoint_path,
                     **fields})
                 ic_ops.mark_completed(session, op.ic_id)
-                live.checkpoint_path = checkpoint_path
         if reason:
             self._say(events.OP_SKIPPED, op, f"Skipped {self._describe(op)}: {reason}")
             return
@@ -193,21 +188,15 @@ class OpExecutor:
                   f"starts {how}.")
 
     def _build_clone(self, op: ICOpRead, clone: RunRead, parent: RunRead) -> LiveRun:
-        trainer = self.ctx.trainer
-        model = trainer.create_model(clone.config_leaf)
-        position = steps = 0
-        if op.warm_start:
-            checkpoint = self.ctx.checkpoints.load(parent.run_id, parent.checkpoint_path)
-            if checkpoint is None:
-                raise RuntimeError(f"run {parent.run_id} has no checkpoint to warm-start from")
-            trainer.set_state(model, checkpoint.state)
-            # Continue the data order where the parent was; a finished parent's
-            # weights start a full new schedule.
-            if checkpoint.position < self.ctx.total_chunks:
-                position, steps = checkpoint.position, checkpoint.completed_steps
+        """The clone's model (where the executor keeps models) and, when warm, its first
+        checkpoint: its parent's state, and its parent's position in the data."""
+        prepared = self.ctx.executor.prepare_clone(
+            clone.run_id, dict(clone.config_leaf), parent.run_id, parent.checkpoint_path,
+            bool(op.warm_start), self.ctx.total_chunks)
         kind = "warm" if op.warm_start else "cold"
-        return LiveRun(run_id=clone.run_id, config=dict(clone.config_leaf), position=position,
-                       completed_steps=steps, status="NEW", model=model,
+        return LiveRun(run_id=clone.run_id, config=dict(clone.config_leaf),
+                       position=prepared.position, completed_steps=prepared.completed_steps,
+                       status="NEW", model=prepared.model, checkpoint_path=prepared.checkpoint_path,
                        lineage=f" ({kind} clone of run {parent.run_id})")
 
     # --- outcomes ----------------------------------------------------------

@@ -18,7 +18,7 @@ import json
 import logging
 import threading
 from collections.abc import Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +33,15 @@ from rfconsole.db import (
 
 from . import events, mlflow_bridge, opening
 from .checkpoints import CheckpointStore
-from .chunks import ChunkOutcome, ChunkTrainer
+from .chunks import ChunkOutcome
 from .context import ExperimentContext
+from .executors import make_executor
 from .heartbeat import Heartbeat
 from .interrupts import InterruptWatch
 from .live import ENDED_BY_CANCEL, LiveRun, error_text, progress_fields
 from .ops import OpExecutor
 from .paths import ExperimentLock
+from .restarts import restart_or_fail
 from .rotation import Rotation
 from .trainer import Trainer
 
@@ -65,11 +67,17 @@ class Controller:
         on_event: events.EventListener | None = None,
         poll_interval: float = 0.1,
         mlflow_tracking_uri: str | None = None,
+        executor: str = "threads",
+        ray_address: str | None = None,
+        resources_per_run: Mapping[str, Any] | None = None,
+        max_restarts: int = 3,
     ) -> None:
         if workers < 1:
             raise InvalidError("workers must be at least 1.")
         if mlflow_tracking_uri:
             mlflow_bridge.require_client()
+        if max_restarts < 0:
+            raise InvalidError("max_restarts must be zero or more.")
         if pace < 0:
             raise InvalidError("pace must be zero or more seconds.")
         missing = [name for name in ("create_model", "train_chunk", "get_state", "set_state")
@@ -82,6 +90,7 @@ class Controller:
         self.workers = workers
         self.pace = pace
         self.poll_interval = poll_interval
+        self.max_restarts = max_restarts
         schema = config_schema if config_schema is not None else getattr(
             trainer, "config_schema", None)
         self.experiment = self._open_experiment(
@@ -92,8 +101,14 @@ class Controller:
         self.experiment_path = Path(self.experiment.experiment_path)
         self.shape = (self.experiment.num_chunks, self.experiment.num_epochs)
         self.total_chunks = self.experiment.num_chunks * self.experiment.num_epochs
+        # With Ray the actors write the checkpoints: a copy in this process would be stale.
         self.checkpoints = CheckpointStore(
-            self.experiment_path, keep_in_memory=getattr(trainer, "checkpoints_in_memory", True))
+            self.experiment_path,
+            keep_in_memory=executor == "threads" and getattr(trainer, "checkpoints_in_memory", True))
+        self.executor = make_executor(
+            executor, trainer=trainer, checkpoints=self.checkpoints, workers=workers,
+            shape=self.shape, pace=pace, ray_address=ray_address,
+            resources_per_run=resources_per_run)
         self.reporter = events.EventReporter(self.experiment_path, self.experiment_name, on_event)
         self.mirror: mlflow_bridge.MlflowBridge | None = None
         if mlflow_tracking_uri:
@@ -105,11 +120,9 @@ class Controller:
         self.watch = InterruptWatch(self._end_requested)
         self.rotation = Rotation()
         self.context = ExperimentContext(store, self.experiment_id, trainer, self.shape,
-                                         self.checkpoints, self.reporter, self.watch)
+                                         self.checkpoints, self.reporter, self.watch, self.executor)
         self._in_flight: dict[Future[ChunkOutcome], int] = {}
         self._ops = OpExecutor(self.context, self.rotation)
-        self._chunks = ChunkTrainer(trainer, self.checkpoints, self.watch, self.shape, pace,
-                                    self._end_requested)
         self._started = False
         self._said_waiting = False
 
@@ -131,6 +144,11 @@ class Controller:
         lock = ExperimentLock(self.experiment_path, self.experiment_name)
         lock.acquire()
         try:
+            self.executor.start(self.watch, self._end_requested)
+        except BaseException:
+            lock.release()
+            raise
+        try:
             # The heartbeat has its own thread: a long chunk or a wait never delays it.
             with Heartbeat(self._beat), events.tracebacks_to_file(self.experiment_path):
                 if self.mirror is not None:
@@ -141,20 +159,20 @@ class Controller:
                     if self.mirror is not None:
                         self.mirror.close()
         finally:
+            self.executor.close()
             lock.release()
 
     def _beat(self) -> None:
         experiments.record_heartbeat(self.store, self.experiment_id)
 
     def _run(self) -> ExperimentRead:
-        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="rfconsole-chunk")
         try:
             self._load_runs()
             self.reporter.emit(events.EXPERIMENT_STARTED, f"Experiment {self.experiment_name!r} "
                                f"started with {len(self.rotation.live)} live runs, "
                                f"{len(self.rotation.stopped)} stopped, {self.workers} worker(s).")
             self._turn(set())
-            return self._loop(pool)
+            return self._loop()
         except KeyboardInterrupt:
             self._end_requested.set()
             self._drain()
@@ -169,8 +187,6 @@ class Controller:
             except Exception:  # the database itself may be what failed
                 LOGGER.exception("could not record the failure of %r", self.experiment_name)
             raise
-        finally:
-            pool.shutdown(wait=True)
 
     # --- setup -----------------------------------------------------------------
 
@@ -190,13 +206,13 @@ class Controller:
 
     # --- the loop --------------------------------------------------------------
 
-    def _loop(self, pool: ThreadPoolExecutor) -> ExperimentRead:
+    def _loop(self) -> ExperimentRead:
         rotation = self.rotation
         while True:
             if self._end_requested.is_set():
                 self._drain()
                 return self._finish("cancelled")
-            self._launch(pool)
+            self._launch()
             if self._in_flight:
                 done, _ = wait(list(self._in_flight), timeout=self.poll_interval,
                                return_when=FIRST_COMPLETED)
@@ -211,7 +227,7 @@ class Controller:
             self._end_requested.wait(self.poll_interval)
             self._turn(set())
 
-    def _launch(self, pool: ThreadPoolExecutor) -> None:
+    def _launch(self) -> None:
         """Start chunks of the least-advanced idle runs, up to `workers` at once."""
         free = self.workers - len(self._in_flight)
         while free > 0:
@@ -224,7 +240,7 @@ class Controller:
             free -= 1
             self.rotation.busy.add(live.run_id)
             self._said_waiting = False
-            self._in_flight[pool.submit(self._chunks.train, live)] = live.run_id
+            self._in_flight[self.executor.submit(live)] = live.run_id
 
     def _announce(self, live: LiveRun) -> bool:
         """Mark a NEW run ONGOING and say it started; False if it is no longer NEW (deleted)."""
@@ -252,6 +268,8 @@ class Controller:
         what the op executor applies. Ops are stamped claimed once, when first seen.
         """
         outcomes = [self._collect(future) for future in done]
+        outcomes = [restart_or_fail(outcome, self.rotation.live.get(outcome.run_id), self.max_restarts,
+                                    self.reporter) for outcome in outcomes]
         written: set[int] = set()
         deleted: set[int] = set()
         if outcomes:
@@ -278,6 +296,13 @@ class Controller:
                 self.rotation.enqueue(self.rotation.live[outcome.run_id])
         if pending:
             self._ops.apply_all(pending)
+        self._sync_executor()
+
+    def _sync_executor(self) -> None:
+        """Tell the executor which chunks should give way and which runs are still live."""
+        busy = self.rotation.busy
+        self.executor.interrupt([run_id for run_id in busy if self.watch.should_stop(run_id)])
+        self.executor.retain(set(self.rotation.live) | busy)
 
     def _collect(self, future: Future[ChunkOutcome]) -> ChunkOutcome:
         run_id = self._in_flight.pop(future)
@@ -354,6 +379,7 @@ class Controller:
         """Wait for the chunks in flight (they are told to stop) and keep the finished ones."""
         if not self._in_flight:
             return
+        self._sync_executor()  # the end is requested: every chunk in flight gives way
         done, _ = wait(list(self._in_flight))
         if record:
             self._turn(done)

@@ -183,16 +183,17 @@ def test_every_op_and_run_event_is_in_the_experiment_log(store, make_controller,
 
 
 def test_a_run_deleted_before_its_first_chunk_is_never_started(store, make_controller, kit):
-    from concurrent.futures import ThreadPoolExecutor
-
     # White-box: the delete lands between the last claim of ops and the run's first launch.
     controller = make_controller(workers=2)
     controller._load_runs()
     kit.request(store, "DELETE", 2)
-    with ThreadPoolExecutor(2) as pool:
-        controller._launch(pool)
+    controller.executor.start(controller.watch, controller._end_requested)
+    try:
+        controller._launch()
         assert controller.rotation.busy == {1}
         controller._drain()
+    finally:
+        controller.executor.close()
     run = kit.run_of(store, 2)
     assert run.status == "KILLED"  # not overwritten with ONGOING
     assert 2 not in controller.rotation.live
