@@ -350,14 +350,13 @@ class RunsScreen(PollingScreen):
 
         self.console_app.open_dialog(SortScreen(columns, current, self.table.sort_reverse), chosen)
 
-    @on(DataTable.HeaderSelected, "#runs")
-    def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
-        self.table.sort_by(str(event.column_key.value))
+    @on(RunsTable.HeaderSelected, "#runs")
+    def _header_clicked(self, event: RunsTable.HeaderSelected) -> None:
+        self.table.sort_by(event.column_key)
 
-    @on(DataTable.RowSelected, "#runs")
-    def _open_detail(self, event: DataTable.RowSelected) -> None:
-        if event.row_key.value is not None:
-            self.console_app.open_detail(int(event.row_key.value))
+    @on(RunsTable.RowSelected, "#runs")
+    def _open_detail(self, event: RunsTable.RowSelected) -> None:
+        self.console_app.open_detail(event.row_key)
 
     @on(DataTable.RowSelected, "#ops")
     def _open_op_run(self, event: DataTable.RowSelected) -> None:

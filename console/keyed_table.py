@@ -1,0 +1,460 @@
+"""A table that draws only the rows in view: rows keyed by an int id, cells kept as plain values.
+
+Textual's DataTable measures and stores every cell it is given and sorts through a Python
+call per row, so 10,000 runs took seconds to load and a key press waited on its repaint.
+This widget is built on the public line API (a ScrollView whose `render_line` draws one
+line): loading is storing lists, a sort is one `list.sort`, and a paint renders the
+thirty-odd rows on screen, each cached until its cells, the cursor or the stripes change.
+
+It looks like DataTable (the same component classes' colours, zebra stripes, fixed
+columns on the left) and speaks in the same terms (`cursor_row`, `row_count`,
+`move_cursor`, `get_cell`), but its cells are `Cell`s: text, a style and a sort key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+CELL_PADDING = 1  # blank cells each side of a column, as DataTable has
+ELLIPSIS = "…"
+RENDERED_ROWS_KEPT = 512  # rendered rows cached: a few screens' worth
+
+
+class Cell(Protocol):
+    """What a table cell offers: its text, its style (rich style text) and its sort key."""
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def style(self) -> str: ...
+
+    @property
+    def sort_tuple(self) -> tuple[int, Any]: ...
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    width: int  # the cells' width, without the padding
+
+    @property
+    def render_width(self) -> int:
+        return self.width + 2 * CELL_PADDING
+
+
+def fit(text: str, width: int) -> str:
+    """`text` in exactly `width` cells: padded, or cut with an ellipsis."""
+    if cell_len(text) <= width:
+        return set_cell_size(text, width)
+    if width <= 0:
+        return ""
+    return set_cell_size(text, width - 1) + ELLIPSIS
+
+
+class KeyedTable(ScrollView, can_focus=True, inherit_bindings=False):
+    """Rows keyed by int, drawn a line at a time; the header stays at the top."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select_cursor", "Select", show=False),
+        Binding("up", "cursor_up", "Cursor up", show=False),
+        Binding("down", "cursor_down", "Cursor down", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("home", "first_row", "First row", show=False),
+        Binding("end", "last_row", "Last row", show=False),
+    ]
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "keyed-table--cursor",
+        "keyed-table--fixed",
+        "keyed-table--fixed-cursor",
+        "keyed-table--header",
+        "keyed-table--even-row",
+        "keyed-table--odd-row",
+    }
+
+    # DataTable's look, under this widget's own component classes.
+    DEFAULT_CSS = """
+    KeyedTable {
+        background: $surface;
+        color: $foreground;
+        height: auto;
+        max-height: 100%;
+        &:focus {
+            background-tint: $foreground 5%;
+            & > .keyed-table--cursor {
+                background: $block-cursor-background;
+                color: $block-cursor-foreground;
+                text-style: $block-cursor-text-style;
+            }
+            & > .keyed-table--header {
+                background-tint: $foreground 5%;
+            }
+            & > .keyed-table--fixed-cursor {
+                color: $block-cursor-foreground;
+                background: $block-cursor-background;
+            }
+        }
+        &:dark > .keyed-table--even-row {
+            background: $surface-darken-1 40%;
+        }
+        & > .keyed-table--header {
+            text-style: bold;
+            background: $panel;
+            color: $foreground;
+        }
+        &:ansi > .keyed-table--header {
+            background: ansi_bright_blue;
+            color: ansi_default;
+        }
+        & > .keyed-table--fixed {
+            background: $secondary-muted;
+            color: $foreground;
+        }
+        & > .keyed-table--even-row {
+            background: $surface-lighten-1 50%;
+        }
+        & > .keyed-table--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+            text-style: $block-cursor-blurred-text-style;
+        }
+        & > .keyed-table--fixed-cursor {
+            background: $block-cursor-blurred-background;
+            color: $foreground;
+        }
+    }
+    """
+
+    class RowSelected(Message):
+        """Enter (or a click) on a row."""
+
+        def __init__(self, table: KeyedTable, row_key: int) -> None:
+            super().__init__()
+            self.table = table
+            self.row_key = row_key
+
+        @property
+        def control(self) -> KeyedTable:
+            return self.table
+
+    class HeaderSelected(Message):
+        """A click on a column's header."""
+
+        def __init__(self, table: KeyedTable, column_key: str) -> None:
+            super().__init__()
+            self.table = table
+            self.column_key = column_key
+
+        @property
+        def control(self) -> KeyedTable:
+            return self.table
+
+    def __init__(self, *, fixed_columns: int = 0, zebra_stripes: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.fixed_columns = fixed_columns
+        self.zebra_stripes = zebra_stripes
+        self.columns: list[Column] = []
+        self._column_index: dict[str, int] = {}
+        self._headers: list[str] = []
+        self._cells: dict[int, Sequence[Cell]] = {}
+        self._order: list[int] = []
+        self._index: dict[int, int] | None = {}  # key -> row; None: to be rebuilt
+        self._versions: dict[int, int] = {}
+        self._rendered: LRUCache[tuple[Any, ...], tuple[Strip, Strip]] = LRUCache(RENDERED_ROWS_KEPT)
+        self._styles: dict[str, Style] = {}
+        self.cursor_row = 0
+
+    # --- content ------------------------------------------------------------------
+
+    @property
+    def row_count(self) -> int:
+        return len(self._order)
+
+    @property
+    def row_keys(self) -> list[int]:
+        """The keys in the order shown (do not change the list)."""
+        return self._order
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._cells
+
+    def set_columns(self, columns: list[Column], headers: list[str]) -> None:
+        self.columns = list(columns)
+        self._column_index = {column.key: index for index, column in enumerate(columns)}
+        self._headers = list(headers)
+        self._changed(layout=True)
+
+    def set_header(self, column_key: str, header: str) -> None:
+        index = self._column_index.get(column_key)
+        if index is not None and self._headers[index] != header:
+            self._headers[index] = header
+            self.refresh_line(self.scroll_offset.y)  # the header is the first line in view
+
+    def set_rows(self, rows: Iterable[tuple[int, Sequence[Cell]]]) -> None:
+        """Replace every row, shown in the order given."""
+        self._cells = dict(rows)
+        self._order = list(self._cells)
+        self._versions.clear()
+        self._index = None
+        self._changed(layout=True)
+
+    def add_row(self, key: int, cells: Sequence[Cell]) -> None:
+        """Add a row at the end (or replace its cells, if it is shown already)."""
+        if key in self._cells:
+            self.update_row(key, cells)
+            return
+        self._cells[key] = cells
+        self._order.append(key)
+        if self._index is not None:
+            self._index[key] = len(self._order) - 1
+        self._changed(layout=True)
+
+    def update_row(self, key: int, cells: Sequence[Cell]) -> None:
+        self._cells[key] = cells
+        self._versions[key] = self._versions.get(key, 0) + 1
+        if self.is_mounted:
+            index = self.get_row_index(key)
+            self.refresh_line(index + 1)
+
+    def update_cell(self, key: int, column_key: str, cell: Cell) -> None:
+        cells = list(self._cells[key])
+        cells[self._column_index[column_key]] = cell
+        self.update_row(key, cells)
+
+    def remove_row(self, key: int) -> None:
+        if self._cells.pop(key, None) is None:
+            return
+        self._order.remove(key)
+        self._versions.pop(key, None)
+        self._index = None
+        self._changed(layout=True)
+
+    def get_cell(self, key: int, column_key: str) -> Cell:
+        return self._cells[key][self._column_index[column_key]]
+
+    def row_cells(self, key: int) -> Sequence[Cell]:
+        return self._cells[key]
+
+    def get_row_index(self, key: int) -> int:
+        """The row showing `key` (KeyError if none does)."""
+        if self._index is None:
+            self._index = {row_key: index for index, row_key in enumerate(self._order)}
+        return self._index[key]
+
+    def sort(self, column_key: str, *, reverse: bool = False) -> None:
+        """Order the rows by a column's sort keys (stable: equal rows keep their order)."""
+        index = self._column_index[column_key]
+        cells = self._cells
+        self._order.sort(key=lambda key: cells[key][index].sort_tuple, reverse=reverse)
+        self._index = None
+        self._changed()
+
+    def _changed(self, layout: bool = False) -> None:
+        """Rows moved or came and went: new size, fresh lines, the cursor within the rows."""
+        self._rendered.clear()
+        width = sum(column.render_width for column in self.columns)
+        size = Size(width, len(self._order) + 1)
+        if layout and size != self.virtual_size:
+            self.virtual_size = size
+            self.refresh(layout=True)
+        self.cursor_row = max(0, min(self.cursor_row, len(self._order) - 1))
+        self.refresh()
+
+    # --- the cursor ---------------------------------------------------------------------
+
+    @property
+    def cursor_key(self) -> int | None:
+        if 0 <= self.cursor_row < len(self._order):
+            return self._order[self.cursor_row]
+        return None
+
+    def move_cursor(self, *, row: int, scroll: bool = True, animate: bool = False) -> None:
+        """Put the cursor on `row` (clamped to the rows there are), in view if `scroll`."""
+        row = max(0, min(row, len(self._order) - 1))
+        old, self.cursor_row = self.cursor_row, row
+        if old != row:
+            self.refresh_line(old + 1)
+            self.refresh_line(row + 1)
+        if scroll:
+            self.scroll_to_row(row)
+
+    def scroll_to_row(self, row: int) -> None:
+        view = max(1, self.scrollable_content_region.height - 1)  # less the header
+        top = round(self.scroll_y)
+        if row < top:
+            self.scroll_to(y=row, animate=False, immediate=True)
+        elif row >= top + view:
+            self.scroll_to(y=row - view + 1, animate=False, immediate=True)
+
+    def _page(self) -> int:
+        return max(1, self.scrollable_content_region.height - 2)
+
+    def action_cursor_up(self) -> None:
+        self.move_cursor(row=self.cursor_row - 1)
+
+    def action_cursor_down(self) -> None:
+        self.move_cursor(row=self.cursor_row + 1)
+
+    def action_page_up(self) -> None:
+        self.move_cursor(row=self.cursor_row - self._page())
+
+    def action_page_down(self) -> None:
+        self.move_cursor(row=self.cursor_row + self._page())
+
+    def action_first_row(self) -> None:
+        self.move_cursor(row=0)
+
+    def action_last_row(self) -> None:
+        self.move_cursor(row=len(self._order) - 1)
+
+    def action_select_cursor(self) -> None:
+        key = self.cursor_key
+        if key is not None:
+            self.post_message(self.RowSelected(self, key))
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return
+        if offset.y == 0:
+            column = self._column_at(offset.x)
+            if column is not None:
+                self.post_message(self.HeaderSelected(self, column.key))
+            return
+        row = offset.y - 1 + round(self.scroll_y)
+        if 0 <= row < len(self._order):
+            self.move_cursor(row=row)
+            self.action_select_cursor()
+
+    def _column_at(self, x: int) -> Column | None:
+        fixed = self.columns[:self.fixed_columns]
+        edge = 0
+        for column in fixed:
+            edge += column.render_width
+            if x < edge:
+                return column
+        x += round(self.scroll_x) - edge
+        edge = 0
+        for column in self.columns[self.fixed_columns:]:
+            edge += column.render_width
+            if x < edge:
+                return column
+        return None
+
+    # --- drawing ------------------------------------------------------------------------
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._rendered.clear()
+        self._styles.clear()
+
+    def on_focus(self) -> None:
+        self._rendered.clear()
+
+    def on_blur(self) -> None:
+        self._rendered.clear()
+
+    def _component(self, name: str) -> Style:
+        return self.get_component_styles(name).rich_style
+
+    def _style(self, text: str) -> Style:
+        style = self._styles.get(text)
+        if style is None:
+            style = self._styles[text] = Style.parse(text) if text else Style()
+        return style
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        if y == 0:
+            fixed, scrolling = self._render_header()
+        else:
+            row = y - 1 + round(self.scroll_y)
+            if row >= len(self._order):
+                return Strip.blank(width, base)
+            fixed, scrolling = self._render_row(row)
+        scroll_x = round(self.scroll_x)
+        room = max(0, width - fixed.cell_length)
+        line = Strip.join([fixed, scrolling.crop(scroll_x, scroll_x + room)])
+        return line.adjust_cell_length(width, self._fill_style(y)).simplify()
+
+    def _fill_style(self, y: int) -> Style:
+        """The style of the blank space right of the last column (the row's, as DataTable)."""
+        if y == 0:
+            return self._component("keyed-table--header")
+        row = y - 1 + round(self.scroll_y)
+        style = self._row_style(row)
+        if row == self.cursor_row:
+            style += self._component("keyed-table--cursor")
+        return style
+
+    def _row_style(self, row: int) -> Style:
+        if self.zebra_stripes:
+            return self._component("keyed-table--odd-row" if row % 2 else "keyed-table--even-row")
+        return self.rich_style
+
+    def _render_header(self) -> tuple[Strip, Strip]:
+        key = ("header", tuple(self._headers), tuple(self.columns))
+        cached = self._rendered.get(key)
+        if cached is None:
+            style = self._component("keyed-table--header")
+            segments = [self._segments(header, style, Style(), None, column.width)
+                        for header, column in zip(self._headers, self.columns, strict=True)]
+            cached = self._rendered[key] = self._strips(segments)
+        return cached
+
+    def _render_row(self, row: int) -> tuple[Strip, Strip]:
+        row_key = self._order[row]
+        cursor = row == self.cursor_row
+        key = (row_key, self._versions.get(row_key, 0), cursor, row % 2)
+        cached = self._rendered.get(key)
+        if cached is None:
+            row_style = self._row_style(row)
+            fixed_style = self._component("keyed-table--fixed")
+            cursor_style = over = Style()
+            fixed_cursor_style = Style()
+            if cursor:
+                cursor_style = self._component("keyed-table--cursor")
+                fixed_cursor_style = cursor_style + self._component("keyed-table--fixed-cursor")
+                over = Style.from_color(color=cursor_style.color)
+            segments = []
+            for index, (cell, column) in enumerate(zip(self._cells[row_key], self.columns, strict=False)):
+                if index < self.fixed_columns:
+                    pre = fixed_style + fixed_cursor_style
+                else:
+                    pre = row_style + cursor_style
+                segments.append(self._segments(cell.text, pre, self._style(cell.style), over if cursor else None,
+                                               column.width))
+            cached = self._rendered[key] = self._strips(segments)
+        return cached
+
+    def _segments(self, text: str, pre: Style, own: Style, over: Style | None, width: int) -> list[Segment]:
+        """One cell: padding in the row's style, the text in the row's, then its own, style."""
+        shown = fit(text, width)
+        text_part = shown.rstrip(" ")
+        gap = " " * (CELL_PADDING + len(shown) - len(text_part))
+        text_style = pre + own
+        if over is not None:
+            text_style += over
+        return [Segment(" " * CELL_PADDING, pre), Segment(text_part, text_style), Segment(gap, pre)]
+
+    def _strips(self, cells: list[list[Segment]]) -> tuple[Strip, Strip]:
+        fixed = [segment for cell in cells[:self.fixed_columns] for segment in cell]
+        scrolling = [segment for cell in cells[self.fixed_columns:] for segment in cell]
+        return Strip(fixed), Strip(scrolling)
