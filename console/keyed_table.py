@@ -30,7 +30,7 @@ from textual.strip import Strip
 
 CELL_PADDING = 1  # blank cells each side of a column, as DataTable has
 ELLIPSIS = "…"
-RENDERED_ROWS_KEPT = 512  # rendered rows cached: a few screens' worth
+RENDERED_LINES_KEPT = 512  # rendered lines cached: a few screens' worth
 
 
 class Cell(Protocol):
@@ -172,13 +172,26 @@ class KeyedTable(ScrollView, can_focus=True, inherit_bindings=False):
         self.columns: list[Column] = []
         self._column_index: dict[str, int] = {}
         self._headers: list[str] = []
-        self._cells: dict[int, Sequence[Cell]] = {}
+        self._cells: dict[int, Sequence[Cell] | None] = {}  # None: not made yet
         self._order: list[int] = []
         self._index: dict[int, int] | None = {}  # key -> row; None: to be rebuilt
         self._versions: dict[int, int] = {}
-        self._rendered: LRUCache[tuple[Any, ...], tuple[Strip, Strip]] = LRUCache(RENDERED_ROWS_KEPT)
-        self._styles: dict[str, Style] = {}
+        self._sort_column: int | None = None
+        self._sort_keys: dict[int, tuple[int, Any]] = {}
+        self._rendered: LRUCache[tuple[Any, ...], Strip] = LRUCache(RENDERED_LINES_KEPT)
+        self._styles: dict[str, Style] = {}  # a cell's style text, parsed
+        self._components: dict[str, Style] = {}
         self.cursor_row = 0
+
+    # --- what subclasses provide ----------------------------------------------------
+
+    def make_cells(self, key: int) -> Sequence[Cell]:
+        """The cells of row `key`, one per column; asked only when the row is drawn or read."""
+        raise NotImplementedError
+
+    def sort_key(self, key: int, column_key: str) -> tuple[int, Any]:
+        """Row `key`'s sort key in a column (by default its cell's; override to spare the row)."""
+        return self.row_cells(key)[self._column_index[column_key]].sort_tuple
 
     # --- content ------------------------------------------------------------------
 
@@ -198,6 +211,8 @@ class KeyedTable(ScrollView, can_focus=True, inherit_bindings=False):
         self.columns = list(columns)
         self._column_index = {column.key: index for index, column in enumerate(columns)}
         self._headers = list(headers)
+        self._cells = dict.fromkeys(self._cells)
+        self._sort_column, self._sort_keys = None, {}
         self._changed(layout=True)
 
     def set_header(self, column_key: str, header: str) -> None:
@@ -206,50 +221,58 @@ class KeyedTable(ScrollView, can_focus=True, inherit_bindings=False):
             self._headers[index] = header
             self.refresh_line(self.scroll_offset.y)  # the header is the first line in view
 
-    def set_rows(self, rows: Iterable[tuple[int, Sequence[Cell]]]) -> None:
-        """Replace every row, shown in the order given."""
-        self._cells = dict(rows)
+    def set_rows(self, keys: Iterable[int]) -> None:
+        """Show these rows, in this order (their cells are made when first drawn)."""
+        self._cells = dict.fromkeys(keys)
         self._order = list(self._cells)
         self._versions.clear()
+        self._sort_column, self._sort_keys = None, {}
         self._index = None
         self._changed(layout=True)
 
-    def add_row(self, key: int, cells: Sequence[Cell]) -> None:
-        """Add a row at the end (or replace its cells, if it is shown already)."""
+    def add_row(self, key: int) -> None:
+        """Show row `key` at the end (the next sort puts it in its place)."""
         if key in self._cells:
-            self.update_row(key, cells)
+            self.refresh_row(key)
             return
-        self._cells[key] = cells
+        self._cells[key] = None
         self._order.append(key)
         if self._index is not None:
             self._index[key] = len(self._order) - 1
         self._changed(layout=True)
 
-    def update_row(self, key: int, cells: Sequence[Cell]) -> None:
-        self._cells[key] = cells
-        self._versions[key] = self._versions.get(key, 0) + 1
-        if self.is_mounted:
-            index = self.get_row_index(key)
-            self.refresh_line(index + 1)
+    def refresh_row(self, key: int) -> bool:
+        """Row `key`'s data changed: make its cells again and redraw it.
 
-    def update_cell(self, key: int, column_key: str, cell: Cell) -> None:
-        cells = list(self._cells[key])
-        cells[self._column_index[column_key]] = cell
-        self.update_row(key, cells)
+        Returns True if its place in the current sort order may have changed."""
+        self._cells[key] = None
+        self._versions[key] = self._versions.get(key, 0) + 1
+        row = self.get_row_index(key)
+        if self.is_mounted and 0 <= row - round(self.scroll_y) < self.size.height:
+            self.refresh_line(row + 1)
+        if self._sort_column is None:
+            return False
+        old = self._sort_keys.pop(key, None)
+        return old != self._sort_key_of(key)
 
     def remove_row(self, key: int) -> None:
-        if self._cells.pop(key, None) is None:
+        if key not in self._cells:
             return
+        del self._cells[key]
         self._order.remove(key)
         self._versions.pop(key, None)
+        self._sort_keys.pop(key, None)
         self._index = None
         self._changed(layout=True)
 
     def get_cell(self, key: int, column_key: str) -> Cell:
-        return self._cells[key][self._column_index[column_key]]
+        return self.row_cells(key)[self._column_index[column_key]]
 
     def row_cells(self, key: int) -> Sequence[Cell]:
-        return self._cells[key]
+        cells = self._cells[key]
+        if cells is None:
+            cells = self._cells[key] = self.make_cells(key)
+        return cells
 
     def get_row_index(self, key: int) -> int:
         """The row showing `key` (KeyError if none does)."""
@@ -260,10 +283,17 @@ class KeyedTable(ScrollView, can_focus=True, inherit_bindings=False):
     def sort(self, column_key: str, *, reverse: bool = False) -> None:
         """Order the rows by a column's sort keys (stable: equal rows keep their order)."""
         index = self._column_index[column_key]
-        cells = self._cells
-        self._order.sort(key=lambda key: cells[key][index].sort_tuple, reverse=reverse)
+        if index != self._sort_column:
+            self._sort_column, self._sort_keys = index, {}
+        self._order.sort(key=self._sort_key_of, reverse=reverse)
         self._index = None
         self._changed()
+
+    def _sort_key_of(self, key: int) -> tuple[int, Any]:
+        found = self._sort_keys.get(key)
+        if found is None and self._sort_column is not None:
+            found = self._sort_keys[key] = self.sort_key(key, self.columns[self._sort_column].key)
+        return found if found is not None else (2, 0)
 
     def _changed(self, layout: bool = False) -> None:
         """Rows moved or came and went: new size, fresh lines, the cursor within the rows."""
@@ -361,17 +391,27 @@ class KeyedTable(ScrollView, can_focus=True, inherit_bindings=False):
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self._rendered.clear()
-        self._styles.clear()
+        self._forget_looks()
 
     def on_focus(self) -> None:
-        self._rendered.clear()
+        self._forget_looks()
 
     def on_blur(self) -> None:
+        self._forget_looks()
+
+    def _forget_looks(self) -> None:
+        """Styles changed (a theme, the focus): every line is drawn again."""
         self._rendered.clear()
+        self._components.clear()
+        self.refresh()
 
     def _component(self, name: str) -> Style:
-        return self.get_component_styles(name).rich_style
+        """A component class's style ("" for the widget's own), worked out once per style change."""
+        style = self._components.get(name)
+        if style is None:
+            style = self._components[name] = (
+                self.get_component_styles(name).rich_style if name else self.rich_style)
+        return style
 
     def _style(self, text: str) -> Style:
         style = self._styles.get(text)
@@ -381,68 +421,53 @@ class KeyedTable(ScrollView, can_focus=True, inherit_bindings=False):
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
-        base = self.rich_style
+        scroll_x = round(self.scroll_x)
         if y == 0:
-            fixed, scrolling = self._render_header()
+            key: tuple[Any, ...] = ("header", tuple(self._headers), tuple(self.columns), scroll_x, width)
         else:
             row = y - 1 + round(self.scroll_y)
             if row >= len(self._order):
-                return Strip.blank(width, base)
-            fixed, scrolling = self._render_row(row)
-        scroll_x = round(self.scroll_x)
-        room = max(0, width - fixed.cell_length)
-        line = Strip.join([fixed, scrolling.crop(scroll_x, scroll_x + room)])
-        return line.adjust_cell_length(width, self._fill_style(y)).simplify()
-
-    def _fill_style(self, y: int) -> Style:
-        """The style of the blank space right of the last column (the row's, as DataTable)."""
-        if y == 0:
-            return self._component("keyed-table--header")
-        row = y - 1 + round(self.scroll_y)
-        style = self._row_style(row)
-        if row == self.cursor_row:
-            style += self._component("keyed-table--cursor")
-        return style
+                return Strip.blank(width, self._component(""))
+            row_key = self._order[row]
+            key = (row_key, self._versions.get(row_key, 0), row == self.cursor_row, row % 2, scroll_x, width)
+        line = self._rendered.get(key)
+        if line is None:
+            if y == 0:
+                fixed, scrolling, fill = self._render_header()
+            else:
+                fixed, scrolling, fill = self._render_row(row)
+            room = max(0, width - fixed.cell_length)
+            line = Strip.join([fixed, scrolling.crop(scroll_x, scroll_x + room)])
+            line = self._rendered[key] = line.adjust_cell_length(width, fill).simplify()
+        return line
 
     def _row_style(self, row: int) -> Style:
         if self.zebra_stripes:
             return self._component("keyed-table--odd-row" if row % 2 else "keyed-table--even-row")
-        return self.rich_style
+        return self._component("")
 
-    def _render_header(self) -> tuple[Strip, Strip]:
-        key = ("header", tuple(self._headers), tuple(self.columns))
-        cached = self._rendered.get(key)
-        if cached is None:
-            style = self._component("keyed-table--header")
-            segments = [self._segments(header, style, Style(), None, column.width)
-                        for header, column in zip(self._headers, self.columns, strict=True)]
-            cached = self._rendered[key] = self._strips(segments)
-        return cached
+    def _render_header(self) -> tuple[Strip, Strip, Style]:
+        style = self._component("keyed-table--header")
+        segments = [self._segments(header, style, Style(), None, column.width)
+                    for header, column in zip(self._headers, self.columns, strict=True)]
+        return (*self._strips(segments), style)
 
-    def _render_row(self, row: int) -> tuple[Strip, Strip]:
+    def _render_row(self, row: int) -> tuple[Strip, Strip, Style]:
+        """The row's fixed and scrolling cells, and the style of the space after them."""
         row_key = self._order[row]
-        cursor = row == self.cursor_row
-        key = (row_key, self._versions.get(row_key, 0), cursor, row % 2)
-        cached = self._rendered.get(key)
-        if cached is None:
-            row_style = self._row_style(row)
-            fixed_style = self._component("keyed-table--fixed")
-            cursor_style = over = Style()
-            fixed_cursor_style = Style()
-            if cursor:
-                cursor_style = self._component("keyed-table--cursor")
-                fixed_cursor_style = cursor_style + self._component("keyed-table--fixed-cursor")
-                over = Style.from_color(color=cursor_style.color)
-            segments = []
-            for index, (cell, column) in enumerate(zip(self._cells[row_key], self.columns, strict=False)):
-                if index < self.fixed_columns:
-                    pre = fixed_style + fixed_cursor_style
-                else:
-                    pre = row_style + cursor_style
-                segments.append(self._segments(cell.text, pre, self._style(cell.style), over if cursor else None,
-                                               column.width))
-            cached = self._rendered[key] = self._strips(segments)
-        return cached
+        row_style = self._row_style(row)
+        fixed_style = self._component("keyed-table--fixed")
+        cursor_style = fixed_cursor_style = Style()
+        over = None
+        if row == self.cursor_row:
+            cursor_style = self._component("keyed-table--cursor")
+            fixed_cursor_style = cursor_style + self._component("keyed-table--fixed-cursor")
+            over = Style.from_color(color=cursor_style.color)  # the cursor's colour wins, as in DataTable
+        segments = []
+        for index, (cell, column) in enumerate(zip(self.row_cells(row_key), self.columns, strict=False)):
+            pre = fixed_style + fixed_cursor_style if index < self.fixed_columns else row_style + cursor_style
+            segments.append(self._segments(cell.text, pre, self._style(cell.style), over, column.width))
+        return (*self._strips(segments), row_style + cursor_style)
 
     def _segments(self, text: str, pre: Style, own: Style, over: Style | None, width: int) -> list[Segment]:
         """One cell: padding in the row's style, the text in the row's, then its own, style."""

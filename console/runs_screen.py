@@ -46,9 +46,11 @@ def controller_liveness(experiment: ExperimentRead) -> str:
 
 def start_hint(experiment: ExperimentRead, database: str) -> str:
     """How to start a controller for `experiment`: the demo's command, or the user's own."""
-    from rfconsole.controller.demo import CONFIG_SCHEMA
+    title = (experiment.config_schema or {}).get("title")
+    if title is not None:
+        from rfconsole.controller.demo import CONFIG_SCHEMA  # numpy: only when it can be the demo
 
-    if (experiment.config_schema or {}).get("title") == CONFIG_SCHEMA["title"]:
+    if title is not None and title == CONFIG_SCHEMA["title"]:
         return (f"start one with: rfconsole demo --db {shlex.quote(database)} "
                 f"--experiment {shlex.quote(experiment.name)}")
     return "start your training script's controller on this database"
@@ -117,6 +119,7 @@ class RunsScreen(PollingScreen):
         self.since: datetime | None = None
         self.main_metric: str | None = None
         self.load_error: str | None = None
+        self.sparks_wanted = False  # the first read left the sparklines for the next one
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -176,6 +179,7 @@ class RunsScreen(PollingScreen):
             # Passed without a copy: reads never overlap show_data, the only place that
             # changes it.
             "known_runs": self.table.runs,
+            "all_sparks": self.sparks_wanted,
         }
 
     def read_data(self, prepared: dict[str, Any]) -> RunsSnapshot:
@@ -207,6 +211,11 @@ class RunsScreen(PollingScreen):
                 self.since = latest
         if snapshot.full and not snapshot.changed_runs:
             self.since = None  # nothing seen yet: keep reading everything
+        if snapshot.all_sparks:
+            self.sparks_wanted = False
+        if snapshot.sparks_pending:
+            self.sparks_wanted = True
+            self.poll_now()
         self.main_metric = snapshot.main_metric
         self.experiment = experiment
         self.post_message(ExperimentShown(experiment))

@@ -9,7 +9,7 @@ when it changes. The table draws only the rows in view (`keyed_table.py`), so
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from rfconsole.db.models import RunRead
@@ -42,6 +42,21 @@ def metric_columns(names: Iterable[str]) -> list[str]:
     names = set(names)
     ordered = [n for n in METRIC_ORDER if n in names] + sorted(names - set(METRIC_ORDER))
     return ordered[:MAX_METRIC_COLUMNS]
+
+
+RUN_CELLS: dict[str, Callable[[RunRead], SortableCell]] = {
+    "name": lambda run: SortableCell(run.run_name, run.run_name),
+    "status": lambda run: status_cell(run.status),
+    "progress": lambda run: progress_cell(run.progress),
+    "epoch": lambda run: fraction_cell(run.current_epoch, run.num_epochs),
+    "chunk": lambda run: fraction_cell(run.current_chunk, run.num_chunks),
+    "source": lambda run: SortableCell(run.source, run.source),
+    "parent": lambda run: value_cell(run.parent_run_id),
+}
+
+
+def fraction_text(done_and_total: tuple[int, int]) -> str:
+    return f"{done_and_total[0]}/{done_and_total[1]}"
 
 
 def differing_config_keys(runs: Iterable[RunRead]) -> list[str]:
@@ -99,8 +114,6 @@ class RunsTable(KeyedTable):
         self.spec: list[Column] = []
         self._metric_names: set[str] = set()
         self._config_keys: list[str] = []
-        # Each run's cells, kept so that a filter or column change need not rebuild them all.
-        self._cell_cache: dict[int, list[SortableCell]] = {}
 
     # --- columns ------------------------------------------------------------
 
@@ -112,56 +125,65 @@ class RunsTable(KeyedTable):
 
     def _column_spec(self) -> list[Column]:
         spark_label = f"{self.main_metric} trend" if self.main_metric else "trend"
+        runs = self.runs.values()
         spec = [
             Column("id", "ID", 6),
-            Column("name", "Name", self._width("name", lambda run: run.run_name)),
+            Column("name", "Name", self._width("name", [run.run_name for run in runs])),
             Column("status", "Status", 9),
             Column("progress", "Progress", 15),
             Column("epoch", "Epoch", self._width(
-                "Epoch", lambda run: f"{run.current_epoch}/{run.num_epochs}")),
+                "Epoch", [(run.current_epoch, run.num_epochs) for run in runs], fraction_text)),
             Column("chunk", "Chunk", self._width(
-                "Chunk", lambda run: f"{run.current_chunk}/{run.num_chunks}")),
+                "Chunk", [(run.current_chunk, run.num_chunks) for run in runs], fraction_text)),
         ]
         spec += [Column(f"m:{name}", name, self._width(
-            name, lambda run, name=name: format_number(run.metrics.get(name)), limit=12))
+            name, [run.metrics.get(name) for run in runs], limit=12))
             for name in metric_columns(self._metric_names)]
         spec += [
             Column("spark", spark_label, max(SPARK_POINTS // 2, len(spark_label))),
-            Column("source", "Source", self._width("Source", lambda run: run.source)),
-            Column("parent", "Parent", self._width(
-                "Parent", lambda run: format_number(run.parent_run_id))),
+            Column("source", "Source", self._width("Source", [run.source for run in runs])),
+            Column("parent", "Parent", self._width("Parent", [run.parent_run_id for run in runs])),
         ]
         spec += [Column(f"c:{key}", key, self._width(
-            key, lambda run, key=key: format_number(run.flattened_config.get(key))))
+            key, [run.flattened_config.get(key) for run in runs]))
             for key in self._config_keys]
         return spec
 
-    def _width(self, label: str, text_of: Any, limit: int = 24) -> int:
+    @staticmethod
+    def _width(label: str, values: list[Any], text_of: Callable[[Any], str] = format_number,
+               limit: int = 24) -> int:
         """Column widths fit the longest value (up to `limit`) and the label with its arrow."""
-        longest = max((len(text_of(run)) for run in self.runs.values()), default=0)
+        distinct: Iterable[Any]
+        try:
+            distinct = set(values)  # most columns hold a few values many times
+        except TypeError:  # lists in a config
+            distinct = values
+        longest = max(map(len, map(text_of, distinct)), default=0)
         return min(limit, max(len(label) + 2, longest, 4))  # + 2: room for the sort arrow
 
+    def cell(self, run: RunRead, column_key: str) -> SortableCell:
+        """The run's cell in a column."""
+        if column_key.startswith("m:"):
+            return value_cell(run.metrics.get(column_key[2:]))
+        if column_key.startswith("c:"):
+            return value_cell(run.flattened_config.get(column_key[2:]))
+        if column_key == "id":
+            marked = run.run_id in self.marked
+            return SortableCell(f"{MARK if marked else ' '}{run.run_id:>4}", run.run_id,
+                                "bold yellow" if marked else "")
+        if column_key == "spark":
+            spark = self.sparks.get(run.run_id, [])
+            return SortableCell(sparkline(spark[-SPARK_POINTS // 2:]), spark[-1] if spark else None, "cyan")
+        return RUN_CELLS[column_key](run)
+
     def cells(self, run: RunRead) -> list[SortableCell]:
-        mark = MARK if run.run_id in self.marked else " "
-        spark = self.sparks.get(run.run_id, [])
-        cells: dict[str, SortableCell] = {
-            "id": SortableCell(f"{mark}{run.run_id:>4}", run.run_id,
-                               "bold yellow" if mark != " " else ""),
-            "name": SortableCell(run.run_name, run.run_name),
-            "status": status_cell(run.status),
-            "progress": progress_cell(run.progress),
-            "epoch": fraction_cell(run.current_epoch, run.num_epochs),
-            "chunk": fraction_cell(run.current_chunk, run.num_chunks),
-            "spark": SortableCell(sparkline(spark[-SPARK_POINTS // 2:]), spark[-1] if spark else None, "cyan"),
-            "source": SortableCell(run.source, run.source),
-            "parent": value_cell(run.parent_run_id),
-        }
-        for column in self.spec:
-            if column.key.startswith("m:"):
-                cells[column.key] = value_cell(run.metrics.get(column.key[2:]))
-            elif column.key.startswith("c:"):
-                cells[column.key] = value_cell(run.flattened_config.get(column.key[2:]))
-        return [cells[column.key] for column in self.spec]
+        return [self.cell(run, column.key) for column in self.spec]
+
+    def make_cells(self, key: int) -> list[SortableCell]:
+        return self.cells(self.runs[key])
+
+    def sort_key(self, key: int, column_key: str) -> tuple[int, Any]:
+        return self.cell(self.runs[key], column_key).sort_tuple
 
     # --- applying refreshes -------------------------------------------------
 
@@ -174,7 +196,6 @@ class RunsTable(KeyedTable):
         self.main_metric = main_metric
         self._metric_names = {name for run in runs for name in run.metrics}
         self._config_keys = differing_config_keys(self.runs.values())
-        self._cell_cache = {}
         self.rebuild()
 
     def update_runs(self, runs: list[RunRead], sparks: dict[int, list[float]],
@@ -193,10 +214,14 @@ class RunsTable(KeyedTable):
             if spark is not None:
                 self.sparks[run.run_id] = spark
             changed.append(run)
+        # Sparklines read for runs that did not change otherwise (after the first load).
+        for run_id, spark in sparks.items():
+            known = self.runs.get(run_id)
+            if known is not None and spark != self.sparks.get(run_id):
+                self.sparks[run_id] = spark
+                changed.append(known)
         if not changed:
             return 0
-        for run in changed:
-            self._cell_cache.pop(run.run_id, None)
         self._metric_names.update(name for run in changed for name in run.metrics)
         if added:
             self._config_keys = differing_config_keys(self.runs.values())
@@ -216,51 +241,27 @@ class RunsTable(KeyedTable):
         run_id = run.run_id
         shown = run_id in self
         if not self.run_filter(run):
-            self._cell_cache.pop(run_id, None)
             if shown:
                 self.remove_row(run_id)
             return False
-        cells = self._cell_cache[run_id] = self.cells(run)
         if not shown:
-            self.add_row(run_id, cells)
+            self.add_row(run_id)
             return True
-        old = self.row_cells(run_id)
-        if old == cells:
-            return False
-        self.update_row(run_id, cells)
-        if self.sort_column is None:
-            return False
-        index = self.spec_index(self.sort_column)
-        return index is not None and old[index].sort_tuple != cells[index].sort_tuple
-
-    def spec_index(self, column_key: str) -> int | None:
-        for index, column in enumerate(self.spec):
-            if column.key == column_key:
-                return index
-        return None
+        return self.refresh_row(run_id)
 
     def rebuild(self) -> None:
         """Refill the table, keeping the cursor's run and the scroll position."""
         cursor_key = self.cursor_run_id()
         scroll_y = self.scroll_y
-        spec = self._column_spec()
-        if [column.key for column in spec] != [column.key for column in self.spec]:
-            self._cell_cache = {}
-        self.spec = spec
+        spec = self.spec = self._column_spec()
         self.set_columns(spec, [self._header(column) for column in spec])
-        self.set_rows((run_id, self._cells_of(run_id)) for run_id in sorted(self.runs)
-                      if self.run_filter(self.runs[run_id]))
+        run_filter = self.run_filter
+        self.set_rows(run_id for run_id in sorted(self.runs) if run_filter(self.runs[run_id]))
         if self.sort_column is not None and self.sort_column in {c.key for c in self.spec}:
             self._sort_rows()
         self._move_to(cursor_key)
         self.scroll_to(y=scroll_y, animate=False, immediate=True)
         self.fit_columns(self._room())
-
-    def _cells_of(self, run_id: int) -> list[SortableCell]:
-        cells = self._cell_cache.get(run_id)
-        if cells is None:
-            cells = self._cell_cache[run_id] = self.cells(self.runs[run_id])
-        return cells
 
     # --- view state ---------------------------------------------------------
 
@@ -316,12 +317,8 @@ class RunsTable(KeyedTable):
             self._refresh_id_cell(run_id)
 
     def _refresh_id_cell(self, run_id: int) -> None:
-        run = self.runs.get(run_id)
-        if run is None or run_id not in self:
-            self._cell_cache.pop(run_id, None)  # rebuilt with its mark when shown again
-            return
-        cells = self._cell_cache[run_id] = self.cells(run)
-        self.update_row(run_id, cells)
+        if run_id in self:  # else made with its mark when shown again
+            self.refresh_row(run_id)
 
     def selected_run_ids(self) -> list[int]:
         """The marked runs if any, else the run under the cursor."""
