@@ -9,7 +9,9 @@ when it changes. The table draws only the rows in view (`keyed_table.py`), so
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from rfconsole.db.models import RunRead
@@ -55,6 +57,18 @@ RUN_CELLS: dict[str, Callable[[RunRead], SortableCell]] = {
 }
 
 
+@dataclass(frozen=True)
+class TableSummary:
+    """The table's figures for the status line."""
+
+    counts: tuple[tuple[str, int], ...] = ()  # runs per status
+    total: int = 0
+    shown: int = 0  # rows the filter lets through
+    marked: int = 0
+    filter_text: str = ""
+    column_window: str = ""  # e.g. "columns 3–6 of 12 (← →)", "" when all fit
+
+
 def fraction_text(done_and_total: tuple[int, int]) -> str:
     return f"{done_and_total[0]}/{done_and_total[1]}"
 
@@ -97,8 +111,12 @@ class RunsTable(KeyedTable):
                 tooltip="scroll one column right (ID and name stay)"),
     ]
 
-    class ColumnsScrolled(Message):
-        """The columns in view changed (← →)."""
+    class Summarized(Message):
+        """What the status line says about the table changed (runs, marks, filter, columns)."""
+
+        def __init__(self, summary: TableSummary) -> None:
+            super().__init__()
+            self.summary = summary
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(zebra_stripes=True, fixed_columns=FIXED_COLUMNS, **kwargs)
@@ -114,6 +132,8 @@ class RunsTable(KeyedTable):
         self.spec: list[Column] = []
         self._metric_names: set[str] = set()
         self._config_keys: list[str] = []
+        self._counts: tuple[tuple[str, int], ...] = ()
+        self._summary = TableSummary()
 
     # --- columns ------------------------------------------------------------
 
@@ -234,6 +254,7 @@ class RunsTable(KeyedTable):
             order_may_change |= self._update_row(run)
         if self.sort_column is not None and order_may_change:
             self._sort_keeping_cursor()
+        self._count_statuses()
         return len(changed)
 
     def _update_row(self, run: RunRead) -> bool:
@@ -261,6 +282,7 @@ class RunsTable(KeyedTable):
             self._sort_rows()
         self._move_to(cursor_key)
         self.scroll_to(y=scroll_y, animate=False, immediate=True)
+        self._count_statuses()
         self.fit_columns(self._room())
 
     # --- view state ---------------------------------------------------------
@@ -303,6 +325,7 @@ class RunsTable(KeyedTable):
         else:
             self.marked.add(run_id)
         self._refresh_id_cell(run_id)
+        self._summarize()
 
     def mark_all_shown(self) -> None:
         shown = set(self.row_keys)
@@ -310,11 +333,13 @@ class RunsTable(KeyedTable):
         self.marked |= shown
         for run_id in newly:
             self._refresh_id_cell(run_id)
+        self._summarize()
 
     def clear_marks(self) -> None:
         marked, self.marked = self.marked, set()
         for run_id in marked:
             self._refresh_id_cell(run_id)
+        self._summarize()
 
     def _refresh_id_cell(self, run_id: int) -> None:
         if run_id in self:  # else made with its mark when shown again
@@ -343,11 +368,13 @@ class RunsTable(KeyedTable):
     def fit_columns(self, room: int) -> None:
         """Show whole columns only, from `first_column` on, in `room` cells of width."""
         if room <= 0:
+            self._summarize()
             return  # not laid out yet
         widths = [column.render_width for column in self.columns[FIXED_COLUMNS:]]
         fixed = sum(column.render_width for column in self.columns[:FIXED_COLUMNS])
         if not widths:
             self.first_column = self.shown_columns = 0
+            self._summarize()
             return
         self.first_column = max(0, min(self.first_column, len(widths) - 1))
         scrollbar = VERTICAL_SCROLLBAR if self.show_vertical_scrollbar else 0
@@ -369,6 +396,22 @@ class RunsTable(KeyedTable):
         offset = sum(widths[:self.first_column])
         if self.scroll_x != offset:
             self.call_after_refresh(self.scroll_to, x=offset, animate=False)
+        self._summarize()
+
+    # --- the status line's figures ----------------------------------------------
+
+    def _count_statuses(self) -> None:
+        counts = Counter(run.status for run in self.runs.values())
+        self._counts = tuple(sorted(counts.items()))
+        self._summarize()
+
+    def _summarize(self) -> None:
+        """Tell the screen, when it changed, what the status line says about the table."""
+        summary = TableSummary(self._counts, len(self.runs), self.row_count, len(self.marked),
+                               self.run_filter.text, self.column_window())
+        if summary != self._summary:
+            self._summary = summary
+            self.post_message(self.Summarized(summary))
 
     def column_window(self) -> str:
         """Which scrolling columns are in view, e.g. "columns 3-6 of 12 (← →)", or ""."""
@@ -388,10 +431,10 @@ class RunsTable(KeyedTable):
         if self.first_column + self.shown_columns < total:
             self.first_column += 1
             self.fit_columns(self._room())
-            self.post_message(self.ColumnsScrolled())
+
 
     def action_column_left(self) -> None:
         if self.first_column > 0:
             self.first_column -= 1
             self.fit_columns(self._room())
-            self.post_message(self.ColumnsScrolled())
+

@@ -137,6 +137,30 @@ def test_sparkline_data_is_the_newest_points_in_step_order(store: Any, seeded: A
     assert len(values[seeded.run_ids[0]]) == 5
 
 
+def test_the_first_read_shows_every_run_and_leaves_the_sparklines_to_the_next(store: Any, seeded: Any) -> None:
+    from rfconsole.console.data import read_runs_snapshot, recent_values
+
+    first = read_runs_snapshot(store, experiment_id=None, experiment_name=None, shown_experiment_id=None,
+                               known_revision=None, since=None, main_metric=None)
+    assert first.full and first.sparks_pending and first.sparks == {}
+    ids = [run.run_id for run in first.changed_runs]
+    assert ids == sorted([*seeded.run_ids, seeded.clone_id])
+    assert first.main_metric == "val_loss"
+    with store.read() as session:
+        expected = recent_values(session, ids, "val_loss")
+    assert expected  # the seeded runs have a history
+    experiment = first.experiment
+    assert experiment is not None
+    second = read_runs_snapshot(store, experiment_id=None, experiment_name=None,
+                                shown_experiment_id=experiment.id, known_revision=experiment.revision,
+                                since=max(run.updated_at for run in first.changed_runs),
+                                main_metric=first.main_metric,
+                                known_runs={run.run_id: run for run in first.changed_runs}, all_sparks=True)
+    assert not second.full and second.all_sparks and not second.sparks_pending
+    assert second.changed_runs == []  # nothing changed: only the sparklines were read
+    assert second.sparks == expected
+
+
 @pytest.mark.parametrize("typed", ["[(", "[b", "lr [", "[red]x[/red]", "a\\", "\\[b]", "x\\y"])
 def test_literal_text_keeps_the_markup_around_it_intact(typed: str) -> None:
     from textual.content import Content

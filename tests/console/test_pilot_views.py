@@ -229,6 +229,33 @@ async def test_refresh_pauses_while_a_dialog_is_open_and_with_p(store: Store, se
                              what="the refresh after resuming")
 
 
+async def test_the_status_line_follows_the_table_and_the_refresh_settings_by_itself(
+        store: Store, seeded: Any, kit: Any) -> None:
+    app = kit.console_app(store, refresh=60)
+    async with app.run_test(size=(160, 36)) as pilot:
+        await kit.wait_for_data(pilot)
+        status = app.runs_screen.query_one("#status-line")
+        table = app.runs_screen.table
+
+        def shown() -> str:
+            return str(status.render())
+
+        assert "2 ONGOING" in shown() and "every 60s" in shown()
+        # Changed straight on the table and the app, not through the screen's keys.
+        table.toggle_mark(seeded.run_ids[0])
+        table.toggle_mark(seeded.run_ids[1])
+        await kit.wait_until(pilot, lambda: "2 marked" in shown(), what="the marks")
+        app.refresh_interval = 4
+        await kit.wait_until(pilot, lambda: "every 4s" in shown(), what="the interval")
+        app.action_pause()
+        await kit.wait_until(pilot, lambda: "paused" in shown(), what="the pause")
+        table.clear_marks()
+        await kit.wait_until(pilot, lambda: "marked" not in shown(), what="the marks cleared")
+        bump(store, seeded.run_ids[3], status="ONGOING")  # paused: not shown yet
+        app.action_pause()
+        await kit.wait_until(pilot, lambda: "3 ONGOING" in shown(), what="the read after resuming")
+
+
 async def test_a_failed_read_is_a_sentence_and_the_loop_goes_on(
         store: Store, seeded: Any, kit: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     import rfconsole.console.runs_screen as runs_screen
