@@ -8,10 +8,10 @@ Prints, with p50/p95 over repeated trials:
   * one refresh (database read + table update) with --runs runs when a few
     runs changed, and when nothing changed (target <= 100 ms);
   * the part of a refresh that runs on the UI thread (what could delay a key);
-  * key press to screen: from the key event to the end of the screen update
-    that shows the moved cursor, while refreshes run and with none (target
-    p95 <= 50 ms). Pilot.press is not used for it: it waits for the app to be
-    idle, which alone takes about 60 ms on a trivial app;
+  * key press to screen: from the key event to the drawing of the table line
+    the cursor moved to, while refreshes run and with none (target p95 <= 50 ms).
+    Pilot.press is not used for it: it waits for the app to be idle, which alone
+    takes about 60 ms on a trivial app;
   * peak resident memory of the console process (target <= 250 MB).
 Each database is seeded by a child process, so its memory is not counted.
 """
@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -88,29 +89,70 @@ def percentiles(values: list[float]) -> str:
             f"max {ordered[-1] * 1000:7.1f} ms   (n={len(ordered)})")
 
 
-async def screen_updated(widget: object) -> None:
-    """Returns once the screen has been updated after everything queued so far."""
-    done = asyncio.Event()
-    widget.call_after_refresh(done.set)  # type: ignore[attr-defined]
-    await done.wait()
+DRAWS: list[tuple[float, int, int]] = []  # (when, line, the table's height then), in order
+CPU_AT_PAINT: list[float] = []  # process CPU seconds when the first table was drawn
+PROCESS_CPU: dict[float, float] = {}  # a drawing's time -> process CPU seconds then
 
 
-async def first_table(app: object, runs: int) -> tuple[float, float]:
-    """perf_counter() when the table with all `runs` rows was painted, and when its
-    sparklines were in (the first read leaves them to the next)."""
+def watch_drawing() -> None:
+    """Note when the runs table draws each line (the compositor asks for the lines of
+    each frame just before writing it)."""
+    from rfconsole.console.keyed_table import KeyedTable
+
+    draw = KeyedTable.render_line
+
+    def render_line(self: KeyedTable, y: int) -> object:
+        strip = draw(self, y)
+        now = time.perf_counter()
+        DRAWS.append((now, y, self.size.height))
+        PROCESS_CPU[now] = time.process_time()
+        return strip
+
+    KeyedTable.render_line = render_line  # type: ignore[method-assign]
+
+
+async def drawn(line: Callable[[int, int], bool], since: float, timeout: float = 30.0) -> float:
+    """perf_counter() of the first drawing after `since` of a line for which
+    `line(y, height)` holds."""
+    start, deadline = 0, time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        for index in range(start, len(DRAWS)):
+            when, y, height = DRAWS[index]
+            if when > since and line(y, height):
+                return when
+        start = len(DRAWS)
+        await asyncio.sleep(0.001)
+    raise TimeoutError("the line was not drawn")
+
+
+async def first_table(app: object, runs: int, cpu: list[float] | None = None) -> tuple[float, float]:
+    """perf_counter() when the table with all `runs` rows was first drawn at its full
+    height down to its last line, and when again with its sparklines (the first read
+    leaves them to the next, asked for once the table is on screen)."""
     screen = app.runs_screen  # type: ignore[attr-defined]
-    while screen.refresh_count < 1 or screen.table.row_count < runs:
-        await asyncio.sleep(0.002)
-    await screen_updated(screen.table)
-    painted = time.perf_counter()
-    while screen.sparks_wanted or screen.refresh_count < 2:
-        await asyncio.sleep(0.002)
-    await screen_updated(screen.table)
-    return painted, time.perf_counter()
+    table = screen.table
+    applied: dict[str, float] = {}
+    show = screen.show_data
+
+    def timed_show(snapshot: object) -> None:
+        show(snapshot)
+        applied.setdefault("sparks" if snapshot.all_sparks else "runs", time.perf_counter())  # type: ignore[attr-defined]
+
+    screen.show_data = timed_show
+    while "sparks" not in applied:
+        await asyncio.sleep(0.001)
+    await asyncio.sleep(0.3)  # laid out by now: the table's height is its final one
+    bottom = table.size.height - 1
+    painted = await drawn(lambda y, height: y == bottom and height == bottom + 1, applied["runs"])
+    if cpu is not None:
+        cpu.append(PROCESS_CPU[painted])
+    with_sparks = await drawn(lambda y, height: y == bottom, applied["sparks"])
+    screen.show_data = show
+    return painted, with_sparks
 
 
 async def key_to_screen(app: object, key: str = "down") -> float:
-    """Seconds from a key event to the screen update that shows its cursor move."""
+    """Seconds from a key event to the drawing of the line the cursor moved to."""
     from textual import events
 
     table = app.runs_screen.table  # type: ignore[attr-defined]
@@ -119,23 +161,27 @@ async def key_to_screen(app: object, key: str = "down") -> float:
     app.post_message(events.Key(key, None))  # type: ignore[attr-defined]
     while table.cursor_row == before:
         await asyncio.sleep(0)
-    await screen_updated(table)
-    return time.perf_counter() - began
+    line = table.cursor_row - round(table.scroll_y) + 1
+    return await drawn(lambda y, height: y == line, began) - began
 
 
-async def time_to_first_table(db: str, runs: int) -> tuple[float, float, float]:
+async def time_to_first_table(db: str, runs: int) -> tuple[float, float, float, float]:
     """Seconds from make_app, and from before the imports, to the first painted table;
-    and from make_app until its sparklines were in."""
+    from make_app until its sparklines were in; and the CPU seconds (all threads) from
+    make_app to the first painted table, a figure other processes on the machine barely
+    change."""
     from rfconsole.console.app import make_app
     from rfconsole.db import Store
 
+    watch_drawing()
     store = Store.open(db)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     app = make_app(store, refresh=60)
     async with app.run_test(size=(160, 50)):
-        painted, with_sparks = await first_table(app, runs)
+        painted, with_sparks = await first_table(app, runs, cpu=CPU_AT_PAINT)
     store.close()
-    return painted - started, painted - PROCESS_STARTED, with_sparks - started
+    return (painted - started, painted - PROCESS_STARTED, with_sparks - started,
+            CPU_AT_PAINT[0] - cpu_started)
 
 
 def touch_runs(store: object, run_ids: list[int], tick: int) -> None:
@@ -152,6 +198,7 @@ async def refresh_figures(db: str, runs: int, changed_per_refresh: int,
     from rfconsole.console.app import make_app
     from rfconsole.db import Store
 
+    watch_drawing()
     store = Store.open(db)
     app = make_app(store, refresh=0.25)
     figures: dict[str, list[float]] = {"changed": [], "unchanged": [], "ui_thread": [],
@@ -207,8 +254,9 @@ def child(*arguments: str) -> dict:
 
 
 async def measure_start(db: str, runs: int) -> None:
-    app_start, with_imports, with_sparks = await time_to_first_table(db, runs)
-    print(json.dumps({"start": app_start, "with_imports": with_imports, "with_sparks": with_sparks}))
+    app_start, with_imports, with_sparks, cpu = await time_to_first_table(db, runs)
+    print(json.dumps({"start": app_start, "with_imports": with_imports, "with_sparks": with_sparks,
+                      "cpu": cpu}))
 
 
 async def measure_refresh(db: str, runs: int, changed: int, trials: int) -> None:
@@ -220,6 +268,7 @@ def print_starts(runs: int, starts: list[dict]) -> None:
     print(f"first painted table, {runs:>6} runs, from make_app:    {percentiles([s['start'] for s in starts])}")
     print(f"  the same, from before the imports:           {percentiles([s['with_imports'] for s in starts])}")
     print(f"  with the sparklines in, from make_app:       {percentiles([s['with_sparks'] for s in starts])}")
+    print(f"  CPU time to the first table (all threads):   {percentiles([s['cpu'] for s in starts])}")
 
 
 def main(args: argparse.Namespace) -> None:

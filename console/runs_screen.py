@@ -211,7 +211,8 @@ class RunsScreen(PollingScreen):
             self.sparks_wanted = False
         if snapshot.sparks_pending:
             self.sparks_wanted = True
-            self.poll_now()
+            # Once the table is on screen: a read running meanwhile would slow its first paint.
+            self.call_after_refresh(self.poll_now)
         self.main_metric = snapshot.main_metric
         self.experiment = experiment
         self.post_message(ExperimentShown(experiment))

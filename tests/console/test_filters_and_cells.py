@@ -138,7 +138,7 @@ def test_sparkline_data_is_the_newest_points_in_step_order(store: Any, seeded: A
 
 
 def test_the_first_read_shows_every_run_and_leaves_the_sparklines_to_the_next(store: Any, seeded: Any) -> None:
-    from rfconsole.console.data import read_runs_snapshot, recent_values
+    from rfconsole.console.data import read_runs_snapshot, recent_values, runs_changed_since
 
     first = read_runs_snapshot(store, experiment_id=None, experiment_name=None, shown_experiment_id=None,
                                known_revision=None, since=None, main_metric=None)
@@ -146,11 +146,12 @@ def test_the_first_read_shows_every_run_and_leaves_the_sparklines_to_the_next(st
     ids = [run.run_id for run in first.changed_runs]
     assert ids == sorted([*seeded.run_ids, seeded.clone_id])
     assert first.main_metric == "val_loss"
-    with store.read() as session:
-        expected = recent_values(session, ids, "val_loss")
-    assert expected  # the seeded runs have a history
     experiment = first.experiment
     assert experiment is not None
+    with store.read() as session:
+        expected = recent_values(session, ids, "val_loss")
+        assert first.changed_runs == runs_changed_since(session, experiment.id, None)  # the ORM's read
+    assert expected  # the seeded runs have a history
     second = read_runs_snapshot(store, experiment_id=None, experiment_name=None,
                                 shown_experiment_id=experiment.id, known_revision=experiment.revision,
                                 since=max(run.updated_at for run in first.changed_runs),
