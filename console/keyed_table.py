@@ -14,11 +14,8 @@ columns on the left) and speaks in the same terms (`cursor_row`, `row_count`,
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
-from rich.cells import cell_len, set_cell_size
-from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
@@ -28,42 +25,9 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-CELL_PADDING = 1  # blank cells each side of a column, as DataTable has
-ELLIPSIS = "…"
+from .table_parts import Cell, Column, cell_segments, split_line
+
 RENDERED_LINES_KEPT = 512  # rendered lines cached: a few screens' worth
-
-
-class Cell(Protocol):
-    """What a table cell offers: its text, its style (rich style text) and its sort key."""
-
-    @property
-    def text(self) -> str: ...
-
-    @property
-    def style(self) -> str: ...
-
-    @property
-    def sort_tuple(self) -> tuple[int, Any]: ...
-
-
-@dataclass(frozen=True)
-class Column:
-    key: str
-    label: str
-    width: int  # the cells' width, without the padding
-
-    @property
-    def render_width(self) -> int:
-        return self.width + 2 * CELL_PADDING
-
-
-def fit(text: str, width: int) -> str:
-    """`text` in exactly `width` cells: padded, or cut with an ellipsis."""
-    if cell_len(text) <= width:
-        return set_cell_size(text, width)
-    if width <= 0:
-        return ""
-    return set_cell_size(text, width - 1) + ELLIPSIS
 
 
 class KeyedTable(ScrollView, can_focus=True, inherit_bindings=False):
@@ -213,6 +177,7 @@ class KeyedTable(ScrollView, can_focus=True, inherit_bindings=False):
         self._headers = list(headers)
         self._cells = dict.fromkeys(self._cells)
         self._sort_column, self._sort_keys = None, {}
+        self._rendered.clear()
         self._changed(layout=True)
 
     def set_header(self, column_key: str, header: str) -> None:
@@ -228,6 +193,7 @@ class KeyedTable(ScrollView, can_focus=True, inherit_bindings=False):
         self._versions.clear()
         self._sort_column, self._sort_keys = None, {}
         self._index = None
+        self._rendered.clear()
         self._changed(layout=True)
 
     def add_row(self, key: int) -> None:
@@ -236,6 +202,7 @@ class KeyedTable(ScrollView, can_focus=True, inherit_bindings=False):
             self.refresh_row(key)
             return
         self._cells[key] = None
+        self._versions[key] = self._versions.get(key, 0) + 1  # not a line drawn before it left
         self._order.append(key)
         if self._index is not None:
             self._index[key] = len(self._order) - 1
@@ -260,7 +227,6 @@ class KeyedTable(ScrollView, can_focus=True, inherit_bindings=False):
             return
         del self._cells[key]
         self._order.remove(key)
-        self._versions.pop(key, None)
         self._sort_keys.pop(key, None)
         self._index = None
         self._changed(layout=True)
@@ -296,8 +262,10 @@ class KeyedTable(ScrollView, can_focus=True, inherit_bindings=False):
         return found if found is not None else (2, 0)
 
     def _changed(self, layout: bool = False) -> None:
-        """Rows moved or came and went: new size, fresh lines, the cursor within the rows."""
-        self._rendered.clear()
+        """Rows moved or came and went: new size, the cursor within the rows, a repaint.
+
+        Drawn lines stay cached: they are keyed by row, its version, the cursor and the
+        stripe, not by position."""
         width = sum(column.render_width for column in self.columns)
         size = Size(width, len(self._order) + 1)
         if layout and size != self.virtual_size:
@@ -325,7 +293,7 @@ class KeyedTable(ScrollView, can_focus=True, inherit_bindings=False):
             self.scroll_to_row(row)
 
     def scroll_to_row(self, row: int) -> None:
-        view = max(1, self.scrollable_content_region.height - 1)  # less the header
+        view = max(1, self.size.height - 1)  # less the header
         top = round(self.scroll_y)
         if row < top:
             self.scroll_to(y=row, animate=False, immediate=True)
@@ -333,7 +301,7 @@ class KeyedTable(ScrollView, can_focus=True, inherit_bindings=False):
             self.scroll_to(y=row - view + 1, animate=False, immediate=True)
 
     def _page(self) -> int:
-        return max(1, self.scrollable_content_region.height - 2)
+        return max(1, self.size.height - 2)
 
     def action_cursor_up(self) -> None:
         self.move_cursor(row=self.cursor_row - 1)
@@ -420,7 +388,7 @@ class KeyedTable(ScrollView, can_focus=True, inherit_bindings=False):
         return style
 
     def render_line(self, y: int) -> Strip:
-        width = self.scrollable_content_region.width
+        width = self.size.width  # the content area, without the scrollbar
         scroll_x = round(self.scroll_x)
         if y == 0:
             key: tuple[Any, ...] = ("header", tuple(self._headers), tuple(self.columns), scroll_x, width)
@@ -448,9 +416,9 @@ class KeyedTable(ScrollView, can_focus=True, inherit_bindings=False):
 
     def _render_header(self) -> tuple[Strip, Strip, Style]:
         style = self._component("keyed-table--header")
-        segments = [self._segments(header, style, Style(), None, column.width)
+        segments = [cell_segments(header, style, Style(), None, column.width)
                     for header, column in zip(self._headers, self.columns, strict=True)]
-        return (*self._strips(segments), style)
+        return (*split_line(segments, self.fixed_columns), style)
 
     def _render_row(self, row: int) -> tuple[Strip, Strip, Style]:
         """The row's fixed and scrolling cells, and the style of the space after them."""
@@ -466,20 +434,5 @@ class KeyedTable(ScrollView, can_focus=True, inherit_bindings=False):
         segments = []
         for index, (cell, column) in enumerate(zip(self.row_cells(row_key), self.columns, strict=False)):
             pre = fixed_style + fixed_cursor_style if index < self.fixed_columns else row_style + cursor_style
-            segments.append(self._segments(cell.text, pre, self._style(cell.style), over, column.width))
-        return (*self._strips(segments), row_style + cursor_style)
-
-    def _segments(self, text: str, pre: Style, own: Style, over: Style | None, width: int) -> list[Segment]:
-        """One cell: padding in the row's style, the text in the row's, then its own, style."""
-        shown = fit(text, width)
-        text_part = shown.rstrip(" ")
-        gap = " " * (CELL_PADDING + len(shown) - len(text_part))
-        text_style = pre + own
-        if over is not None:
-            text_style += over
-        return [Segment(" " * CELL_PADDING, pre), Segment(text_part, text_style), Segment(gap, pre)]
-
-    def _strips(self, cells: list[list[Segment]]) -> tuple[Strip, Strip]:
-        fixed = [segment for cell in cells[:self.fixed_columns] for segment in cell]
-        scrolling = [segment for cell in cells[self.fixed_columns:] for segment in cell]
-        return Strip(fixed), Strip(scrolling)
+            segments.append(cell_segments(cell.text, pre, self._style(cell.style), over, column.width))
+        return (*split_line(segments, self.fixed_columns), row_style + cursor_style)

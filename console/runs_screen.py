@@ -21,7 +21,8 @@ from .filters import FilterError, parse_filter, unknown_keys
 from .ops import OP_ACTIONS, READONLY_OPS, op_key_allowed
 from .ops_table import OpsTable
 from .polling import PollingScreen
-from .runs_table import RunsTable, TableSummary
+from .run_columns import TableSummary
+from .runs_table import RunsTable
 from .status_line import RunsStatus
 
 EMPTY_STATE = (

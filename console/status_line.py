@@ -15,7 +15,7 @@ from textual.widget import Widget
 
 from .access import console_app
 from .cells import STATUS_STYLES, literal
-from .runs_table import TableSummary
+from .run_columns import TableSummary
 
 
 class RunsStatus(Widget):

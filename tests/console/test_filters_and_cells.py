@@ -9,7 +9,7 @@ import pytest
 from rfconsole.console.cells import format_number, literal, progress_bar, sort_key, sparkline
 from rfconsole.console.clone_screen import describe_diff, merge_patch_between, parse_config
 from rfconsole.console.filters import FilterError, parse_filter, unknown_keys
-from rfconsole.console.runs_table import differing_config_keys, metric_columns
+from rfconsole.console.run_columns import differing_config_keys, metric_columns
 from rfconsole.db.configs import merge_patch
 from rfconsole.db.models import RunRead
 
@@ -142,7 +142,9 @@ def test_the_first_read_shows_every_run_and_leaves_the_sparklines_to_the_next(st
 
     first = read_runs_snapshot(store, experiment_id=None, experiment_name=None, shown_experiment_id=None,
                                known_revision=None, since=None, main_metric=None)
-    assert first.full and first.sparks_pending and first.sparks == {}
+    assert first.full
+    assert first.sparks_pending
+    assert first.sparks == {}
     ids = [run.run_id for run in first.changed_runs]
     assert ids == sorted([*seeded.run_ids, seeded.clone_id])
     assert first.main_metric == "val_loss"
@@ -157,7 +159,9 @@ def test_the_first_read_shows_every_run_and_leaves_the_sparklines_to_the_next(st
                                 since=max(run.updated_at for run in first.changed_runs),
                                 main_metric=first.main_metric,
                                 known_runs={run.run_id: run for run in first.changed_runs}, all_sparks=True)
-    assert not second.full and second.all_sparks and not second.sparks_pending
+    assert not second.full
+    assert second.all_sparks
+    assert not second.sparks_pending
     assert second.changed_runs == []  # nothing changed: only the sparklines were read
     assert second.sparks == expected
 

@@ -240,7 +240,8 @@ async def test_the_status_line_follows_the_table_and_the_refresh_settings_by_its
         def shown() -> str:
             return str(status.render())
 
-        assert "2 ONGOING" in shown() and "every 60s" in shown()
+        assert "2 ONGOING" in shown()
+        assert "every 60s" in shown()
         # Changed straight on the table and the app, not through the screen's keys.
         table.toggle_mark(seeded.run_ids[0])
         table.toggle_mark(seeded.run_ids[1])
