@@ -28,6 +28,7 @@ from textual.strip import Strip
 from .table_parts import Cell, Column, cell_segments, split_line
 
 RENDERED_LINES_KEPT = 512  # rendered lines cached: a few screens' worth
+INDEX_AFTER_LOOKUPS = 32  # after a reorder, rows looked up by scanning before a map is built
 
 
 class KeyedTable(ScrollView, can_focus=True, inherit_bindings=False):
@@ -139,6 +140,7 @@ class KeyedTable(ScrollView, can_focus=True, inherit_bindings=False):
         self._cells: dict[int, Sequence[Cell] | None] = {}  # None: not made yet
         self._order: list[int] = []
         self._index: dict[int, int] | None = {}  # key -> row; None: to be rebuilt
+        self._lookups = 0  # rows looked up since the order last changed
         self._versions: dict[int, int] = {}
         self._sort_column: int | None = None
         self._sort_keys: dict[int, tuple[int, Any]] = {}
@@ -192,7 +194,7 @@ class KeyedTable(ScrollView, can_focus=True, inherit_bindings=False):
         self._order = list(self._cells)
         self._versions.clear()
         self._sort_column, self._sort_keys = None, {}
-        self._index = None
+        self._forget_index()
         self._rendered.clear()
         self._changed(layout=True)
 
@@ -228,7 +230,7 @@ class KeyedTable(ScrollView, can_focus=True, inherit_bindings=False):
         del self._cells[key]
         self._order.remove(key)
         self._sort_keys.pop(key, None)
-        self._index = None
+        self._forget_index()
         self._changed(layout=True)
 
     def get_cell(self, key: int, column_key: str) -> Cell:
@@ -243,6 +245,13 @@ class KeyedTable(ScrollView, can_focus=True, inherit_bindings=False):
     def get_row_index(self, key: int) -> int:
         """The row showing `key` (KeyError if none does)."""
         if self._index is None:
+            # After a sort, a refresh looks up a few rows: a scan each is cheaper than a map.
+            self._lookups += 1
+            if self._lookups <= INDEX_AFTER_LOOKUPS:
+                try:
+                    return self._order.index(key)
+                except ValueError:
+                    raise KeyError(key) from None
             self._index = {row_key: index for index, row_key in enumerate(self._order)}
         return self._index[key]
 
@@ -251,9 +260,15 @@ class KeyedTable(ScrollView, can_focus=True, inherit_bindings=False):
         index = self._column_index[column_key]
         if index != self._sort_column:
             self._sort_column, self._sort_keys = index, {}
-        self._order.sort(key=self._sort_key_of, reverse=reverse)
-        self._index = None
+        keys = self._sort_keys
+        for key in [key for key in self._order if key not in keys]:
+            self._sort_key_of(key)
+        self._order.sort(key=keys.__getitem__, reverse=reverse)  # no Python call per row
+        self._forget_index()
         self._changed()
+
+    def _forget_index(self) -> None:
+        self._index, self._lookups = None, 0
 
     def _sort_key_of(self, key: int) -> tuple[int, Any]:
         found = self._sort_keys.get(key)

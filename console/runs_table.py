@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
+from operator import attrgetter
 from typing import Any
 
 from rfconsole.db.models import RunRead
@@ -26,6 +27,7 @@ from .run_columns import RUN_CELLS, TableSummary, differing_config_keys, fractio
 from .table_parts import Column
 
 MARK = "●"
+STATUS_OF = attrgetter("status")
 FIXED_COLUMNS = 2  # ID and name stay in view while the other columns scroll sideways
 VERTICAL_SCROLLBAR = 2
 
@@ -69,7 +71,7 @@ class RunsTable(KeyedTable):
         self.spec: list[Column] = []
         self._metric_names: set[str] = set()
         self._config_keys: list[str] = []
-        self._counts: tuple[tuple[str, int], ...] = ()
+        self._status_counts: Counter[str] = Counter()
         self._summary = TableSummary()
 
     # --- columns ------------------------------------------------------------
@@ -153,6 +155,7 @@ class RunsTable(KeyedTable):
         self.main_metric = main_metric
         self._metric_names = {name for run in runs for name in run.metrics}
         self._config_keys = differing_config_keys(self.runs.values())
+        self._status_counts = Counter(map(STATUS_OF, runs))
         self.rebuild()
 
     def update_runs(self, runs: list[RunRead], sparks: dict[int, list[float]],
@@ -160,6 +163,7 @@ class RunsTable(KeyedTable):
         """Apply the runs that changed; returns how many rows really changed."""
         changed: list[RunRead] = []
         added = False
+        counts = self._status_counts
         for run in runs:
             old = self.runs.get(run.run_id)
             spark = sparks.get(run.run_id)
@@ -167,6 +171,9 @@ class RunsTable(KeyedTable):
                     and (spark is None or spark == self.sparks.get(run.run_id))):
                 continue
             added = added or old is None
+            if old is not None:
+                counts[old.status] -= 1
+            counts[run.status] += 1
             self.runs[run.run_id] = run
             if spark is not None:
                 self.sparks[run.run_id] = spark
@@ -191,7 +198,7 @@ class RunsTable(KeyedTable):
             order_may_change |= self._update_row(run)
         if self.sort_column is not None and order_may_change:
             self._sort_keeping_cursor()
-        self._count_statuses()
+        self._summarize()
         return len(changed)
 
     def _update_row(self, run: RunRead) -> bool:
@@ -219,7 +226,7 @@ class RunsTable(KeyedTable):
             self._sort_rows()
         self._move_to(cursor_key)
         self.scroll_to(y=scroll_y, animate=False, immediate=True)
-        self._count_statuses()
+        self._summarize()
         self.fit_columns(self._room())
 
     # --- view state ---------------------------------------------------------
@@ -337,14 +344,10 @@ class RunsTable(KeyedTable):
 
     # --- the status line's figures ----------------------------------------------
 
-    def _count_statuses(self) -> None:
-        counts = Counter(run.status for run in self.runs.values())
-        self._counts = tuple(sorted(counts.items()))
-        self._summarize()
-
     def _summarize(self) -> None:
         """Tell the screen, when it changed, what the status line says about the table."""
-        summary = TableSummary(self._counts, len(self.runs), self.row_count, len(self.marked),
+        counts = tuple(sorted((status, count) for status, count in self._status_counts.items() if count))
+        summary = TableSummary(counts, len(self.runs), self.row_count, len(self.marked),
                                self.run_filter.text, self.column_window())
         if summary != self._summary:
             self._summary = summary
