@@ -107,7 +107,7 @@ class KeyedTable(ScrollView, can_focus=True, inherit_bindings=False):
     """
 
     class RowSelected(Message):
-        """Enter (or a click) on a row."""
+        """Enter on a row, or a click on the cursor's row."""
 
         def __init__(self, table: KeyedTable, row_key: int) -> None:
             super().__init__()
@@ -351,9 +351,10 @@ class KeyedTable(ScrollView, can_focus=True, inherit_bindings=False):
                 self.post_message(self.HeaderSelected(self, column.key))
             return
         row = offset.y - 1 + round(self.scroll_y)
-        if 0 <= row < len(self._order):
+        if 0 <= row < len(self._order):  # as in DataTable: a click on the cursor's row selects it
+            if row == self.cursor_row:
+                self.action_select_cursor()
             self.move_cursor(row=row)
-            self.action_select_cursor()
 
     def _column_at(self, x: int) -> Column | None:
         fixed = self.columns[:self.fixed_columns]

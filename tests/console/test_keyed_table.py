@@ -117,16 +117,18 @@ async def test_rows_come_and_go_and_the_cursor_stays_within_them() -> None:
         assert shown_lines(table)[3].split()[:3] == ["9", "row", "9"]
 
 
-async def test_enter_and_clicks_post_the_row_and_the_header() -> None:
+async def test_enter_and_clicks_post_the_row_and_the_header_as_datatable_does() -> None:
     app = TableApp({1: 0.1, 2: 0.2, 3: 0.3})
     async with app.run_test(size=(40, 12)) as pilot:
         await pilot.pause()
         await pilot.press("down", "enter")
         await pilot.click(Scores, offset=(9, 0))  # the Name header (ID is 7 cells wide)
-        await pilot.click(Scores, offset=(2, 3))  # the third row
+        await pilot.click(Scores, offset=(2, 3))  # the third row: the cursor goes there
+        await pilot.pause()
+        assert app.query_one(Scores).cursor_row == 2
+        await pilot.click(Scores, offset=(2, 3))  # and a click on the cursor's row opens it
         await pilot.pause()
         assert app.messages == [("row", 2), ("header", "name"), ("row", 3)]
-        assert app.query_one(Scores).cursor_row == 2
 
 
 def test_a_value_wider_than_its_column_ends_in_an_ellipsis() -> None:
