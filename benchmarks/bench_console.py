@@ -3,11 +3,15 @@
     .venv/bin/python benchmarks/bench_console.py [--runs 10000] [--start-runs 1000]
 
 Prints, with p50/p95 over repeated trials:
-  * start to first painted table with --start-runs runs (target <= 1.5 s);
+  * start to first painted table with --start-runs runs, and with --runs runs
+    (target <= 1 s at 10,000), and until the sparklines are in too;
   * one refresh (database read + table update) with --runs runs when a few
     runs changed, and when nothing changed (target <= 100 ms);
   * the part of a refresh that runs on the UI thread (what could delay a key);
-  * the time a key press takes to be handled while refreshes run;
+  * key press to screen: from the key event to the drawing of the table line
+    the cursor moved to, while refreshes run and with none (target p95 <= 50 ms).
+    Pilot.press is not used for it: it waits for the app to be idle, which alone
+    takes about 60 ms on a trivial app;
   * peak resident memory of the console process (target <= 250 MB).
 Each database is seeded by a child process, so its memory is not counted.
 """
@@ -24,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -84,22 +89,99 @@ def percentiles(values: list[float]) -> str:
             f"max {ordered[-1] * 1000:7.1f} ms   (n={len(ordered)})")
 
 
-async def time_to_first_table(db: str, runs: int) -> tuple[float, float]:
-    """Seconds from make_app, and from before the imports, to the first painted table."""
+DRAWS: list[tuple[float, int, int]] = []  # (when, line, the table's height then), in order
+CPU_AT_PAINT: list[float] = []  # process CPU seconds when the first table was drawn
+PROCESS_CPU: dict[float, float] = {}  # a drawing's time -> process CPU seconds then
+
+
+def watch_drawing() -> None:
+    """Note when the runs table draws each line (the compositor asks for the lines of
+    each frame just before writing it)."""
+    from rfconsole.console.keyed_table import KeyedTable
+
+    draw = KeyedTable.render_line
+
+    def render_line(self: KeyedTable, y: int) -> object:
+        strip = draw(self, y)
+        now = time.perf_counter()
+        DRAWS.append((now, y, self.size.height))
+        PROCESS_CPU[now] = time.process_time()
+        return strip
+
+    KeyedTable.render_line = render_line  # type: ignore[method-assign]
+
+
+async def drawn(line: Callable[[int, int], bool], since: float, timeout: float = 30.0) -> float:
+    """perf_counter() of the first drawing after `since` of a line for which
+    `line(y, height)` holds."""
+    start, deadline = 0, time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        for index in range(start, len(DRAWS)):
+            when, y, height = DRAWS[index]
+            if when > since and line(y, height):
+                return when
+        start = len(DRAWS)
+        await asyncio.sleep(0.001)
+    raise TimeoutError("the line was not drawn")
+
+
+async def first_table(app: object, runs: int, cpu: list[float] | None = None) -> tuple[float, float]:
+    """perf_counter() when the table with all `runs` rows was first drawn at its full
+    height down to its last line, and when again with its sparklines (the first read
+    leaves them to the next, asked for once the table is on screen)."""
+    screen = app.runs_screen  # type: ignore[attr-defined]
+    table = screen.table
+    applied: dict[str, float] = {}
+    show = screen.show_data
+
+    def timed_show(snapshot: object) -> None:
+        show(snapshot)
+        applied.setdefault("sparks" if snapshot.all_sparks else "runs", time.perf_counter())  # type: ignore[attr-defined]
+
+    screen.show_data = timed_show
+    while "sparks" not in applied:
+        await asyncio.sleep(0.001)
+    await asyncio.sleep(0.3)  # laid out by now: the table's height is its final one
+    bottom = table.size.height - 1
+    painted = await drawn(lambda y, height: y == bottom and height == bottom + 1, applied["runs"])
+    if cpu is not None:
+        cpu.append(PROCESS_CPU[painted])
+    with_sparks = await drawn(lambda y, height: y == bottom, applied["sparks"])
+    screen.show_data = show
+    return painted, with_sparks
+
+
+async def key_to_screen(app: object, key: str = "down") -> float:
+    """Seconds from a key event to the drawing of the line the cursor moved to."""
+    from textual import events
+
+    table = app.runs_screen.table  # type: ignore[attr-defined]
+    before = table.cursor_row
+    began = time.perf_counter()
+    app.post_message(events.Key(key, None))  # type: ignore[attr-defined]
+    while table.cursor_row == before:
+        await asyncio.sleep(0)
+    line = table.cursor_row - round(table.scroll_y) + 1
+    return await drawn(lambda y, height: y == line, began) - began
+
+
+async def time_to_first_table(db: str, runs: int) -> tuple[float, float, float, float]:
+    """Seconds from make_app, and from before the imports, to the first painted table;
+    from make_app until its sparklines were in; and the CPU seconds (all threads) from
+    make_app to the first painted table, a figure other processes on the machine barely
+    change."""
     from rfconsole.console.app import make_app
     from rfconsole.db import Store
 
+    watch_drawing()
     store = Store.open(db)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     app = make_app(store, refresh=60)
-    async with app.run_test(size=(160, 50)) as pilot:
-        screen = app.runs_screen
-        while screen.refresh_count < 1 or screen.table.row_count < runs:
-            await asyncio.sleep(0.005)
-        await pilot.pause()  # the table has been laid out and painted
-        painted = time.perf_counter()
+    async with app.run_test(size=(160, 50)):
+        painted, with_sparks = await first_table(app, runs, cpu=CPU_AT_PAINT)
     store.close()
-    return painted - started, painted - PROCESS_STARTED
+    return (painted - started, painted - PROCESS_STARTED, with_sparks - started,
+            CPU_AT_PAINT[0] - cpu_started)
 
 
 def touch_runs(store: object, run_ids: list[int], tick: int) -> None:
@@ -116,23 +198,21 @@ async def refresh_figures(db: str, runs: int, changed_per_refresh: int,
     from rfconsole.console.app import make_app
     from rfconsole.db import Store
 
+    watch_drawing()
     store = Store.open(db)
     app = make_app(store, refresh=0.25)
     figures: dict[str, list[float]] = {"changed": [], "unchanged": [], "ui_thread": [],
                                        "key": [], "key_idle": []}
     started = time.perf_counter()
-    async with app.run_test(size=(160, 50)) as pilot:
+    async with app.run_test(size=(160, 50)):
         screen = app.runs_screen
-        while screen.refresh_count < 1:
-            await asyncio.sleep(0.01)
-        await pilot.pause()
-        figures["first_load"] = [time.perf_counter() - started]
+        painted, with_sparks = await first_table(app, runs)
+        figures["first_load"] = [painted - started]
+        figures["first_load_sparks"] = [with_sparks - started]
         screen.table.sort_by("progress")
         app.refresh_paused = True
         for _ in range(trials):  # key presses with no refresh running, for comparison
-            began = time.perf_counter()
-            await pilot.press("down")
-            figures["key_idle"].append(time.perf_counter() - began)
+            figures["key_idle"].append(await key_to_screen(app))
         app.refresh_paused = False
         original = screen.show_data
 
@@ -153,11 +233,11 @@ async def refresh_figures(db: str, runs: int, changed_per_refresh: int,
                 while screen.refresh_count == count:
                     await asyncio.sleep(0.001)
                 figures[kind].append(screen.last_refresh_seconds or 0.0)
-            # a key press while the next refresh is on its way
+            # key presses while the next refresh is on its way (read, then shown)
+            count = screen.refresh_count
             screen.poll_now()
-            began = time.perf_counter()
-            await pilot.press("down")
-            figures["key"].append(time.perf_counter() - began)
+            while screen.refresh_count == count:
+                figures["key"].append(await key_to_screen(app))
     store.close()
     return figures
 
@@ -174,8 +254,9 @@ def child(*arguments: str) -> dict:
 
 
 async def measure_start(db: str, runs: int) -> None:
-    app_start, with_imports = await time_to_first_table(db, runs)
-    print(json.dumps({"start": app_start, "with_imports": with_imports}))
+    app_start, with_imports, with_sparks, cpu = await time_to_first_table(db, runs)
+    print(json.dumps({"start": app_start, "with_imports": with_imports, "with_sparks": with_sparks,
+                      "cpu": cpu}))
 
 
 async def measure_refresh(db: str, runs: int, changed: int, trials: int) -> None:
@@ -183,24 +264,26 @@ async def measure_refresh(db: str, runs: int, changed: int, trials: int) -> None
     print(json.dumps({**figures, "rss_mb": peak_rss_mb()}))
 
 
+def print_starts(runs: int, starts: list[dict]) -> None:
+    print(f"first painted table, {runs:>6} runs, from make_app:    {percentiles([s['start'] for s in starts])}")
+    print(f"  the same, from before the imports:           {percentiles([s['with_imports'] for s in starts])}")
+    print(f"  with the sparklines in, from make_app:       {percentiles([s['with_sparks'] for s in starts])}")
+    print(f"  CPU time to the first table (all threads):   {percentiles([s['cpu'] for s in starts])}")
+
+
 def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as folder:
         small = seeded_db(Path(folder), args.start_runs)
-        starts = [child("--start", small, str(args.start_runs)) for _ in range(args.trials)]
-        print(f"first painted table, {args.start_runs} runs, from make_app:     "
-              f"{percentiles([s['start'] for s in starts])}")
-        print(f"first painted table, {args.start_runs} runs, from the imports:  "
-              f"{percentiles([s['with_imports'] for s in starts])}")
-        big = seeded_db(Path(folder), args.runs)
+        print_starts(args.start_runs, [child("--start", small, str(args.start_runs)) for _ in range(args.trials)])
+        big = args.db or seeded_db(Path(folder), args.runs)
+        print_starts(args.runs, [child("--start", big, str(args.runs)) for _ in range(args.trials)])
         figures = child("--refresh", big, str(args.runs), str(args.changed), str(args.trials * 4))
-        print(f"first painted table, {args.runs} runs, from make_app:   "
-              f"{percentiles(figures['first_load'])}")
         print(f"refresh, {args.runs} runs, {args.changed} changed:   "
               f"{percentiles(figures['changed'])}")
         print(f"refresh, {args.runs} runs, nothing changed: {percentiles(figures['unchanged'])}")
         print(f"  of which on the UI thread:          {percentiles(figures['ui_thread'])}")
-        print(f"key press handled during refreshes:   {percentiles(figures['key'])}")
-        print(f"key press handled, no refresh:        {percentiles(figures['key_idle'])}")
+        print(f"key press to screen during refreshes: {percentiles(figures['key'])}")
+        print(f"key press to screen, no refresh:      {percentiles(figures['key_idle'])}")
         print(f"peak resident memory, {args.runs} runs:    {figures['rss_mb']:7.1f} MB")
 
 
@@ -217,4 +300,6 @@ if __name__ == "__main__":
         parser.add_argument("--start-runs", type=int, default=1_000)
         parser.add_argument("--changed", type=int, default=20, help="runs changed per refresh")
         parser.add_argument("--trials", type=int, default=5)
+        parser.add_argument("--db", help="a database seeded before (--seed FILE RUNS), "
+                            "reused instead of a new one; the refresh trials write to it")
         main(parser.parse_args())

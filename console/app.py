@@ -24,6 +24,10 @@ from .polling import PollingScreen
 from .runs_screen import ExperimentShown, OpsApplied, RunsScreen
 
 CSS_FILE = Path(__file__).with_name("rfconsole.tcss")
+# What + and - keep the refresh interval within; the floor is --refresh's own minimum, so
+# that - never makes a shorter interval given on the command line longer.
+MIN_REFRESH_SECONDS = 0.1
+MAX_REFRESH_SECONDS = 60.0
 
 
 def shown_database(store: Store) -> str:
@@ -48,9 +52,13 @@ class ConsoleApp(KeysInOrder):
         Binding("question_mark", "help", "Help"),
     ]
 
-    # The live refresh's settings; the runs screen's status line watches them.
+    # The live refresh's settings (p, + and -): the status line and the polling screens
+    # watch them.
     refresh_interval: reactive[float] = reactive(1.0)
     refresh_paused: reactive[bool] = reactive(False)
+    # The experiment chosen with `e` (None: the running one, else the latest); the runs
+    # screen watches it and starts over.
+    chosen_experiment_id: reactive[int | None] = reactive(None)
 
     class OpsRequested(Message):
         def __init__(self, outcomes: list[OpOutcome], error: str | None = None) -> None:
@@ -76,7 +84,6 @@ class ConsoleApp(KeysInOrder):
         self.dispatcher_url = dispatcher_url
         self.dispatcher_error = dispatcher_error
         self.experiment_name = experiment
-        self.chosen_experiment_id: int | None = None
         self.current_experiment: ExperimentRead | None = None
         self.origin = origin or console_origin()
 
@@ -134,7 +141,7 @@ class ConsoleApp(KeysInOrder):
         screen = self.screen
         if not isinstance(screen, HelpScreen):
             self.open_dialog(HelpScreen(key_sections(screen), readonly=self.readonly,
-                                        filter_help=screen is self.runs_screen))
+                                        filter_help=isinstance(screen, RunsScreen)))
 
     def open_dialog(self, dialog: ModalScreen[Any], callback: Any = None) -> None:
         """Open a dialog over the current screen; earlier toasts go, so none covers it."""
@@ -160,11 +167,24 @@ class ConsoleApp(KeysInOrder):
         def chosen(experiment_id: int | None) -> None:
             if experiment_id is not None and (
                     self.current_experiment is None or experiment_id != self.current_experiment.id):
-                self.chosen_experiment_id = experiment_id
-                self.runs_screen.forget_experiment()
+                self.chosen_experiment_id = experiment_id  # the runs screen starts over
 
         current = self.current_experiment.id if self.current_experiment else None
         self.open_dialog(ExperimentsScreen(current), chosen)
+
+    # --- the live refresh ---------------------------------------------------------
+
+    def action_pause(self) -> None:
+        self.refresh_paused = not self.refresh_paused
+
+    def action_slower(self) -> None:
+        self._set_interval(self.refresh_interval * 2)
+
+    def action_faster(self) -> None:
+        self._set_interval(self.refresh_interval / 2)
+
+    def _set_interval(self, seconds: float) -> None:
+        self.refresh_interval = min(MAX_REFRESH_SECONDS, max(MIN_REFRESH_SECONDS, round(seconds, 2)))
 
     # --- IC ops -------------------------------------------------------------------
 

@@ -9,30 +9,33 @@ from typing import Any
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from .access import console_app
+from .runs_screen import RunsScreen
 
 
 class OpsCommands(Provider):
-    """Ops on the marked runs (or the run under the cursor), and the console's screens."""
+    """Ops on the marked runs (or the run under the cursor) of the runs screen the palette
+    was opened on, and the console's screens."""
 
     def _commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
         app = console_app(self)
         commands: list[tuple[str, str, Callable[[], Any]]] = [
             ("Show the experiment log", "follow, search, IC ops only", app.open_logs),
             ("Switch experiment", "list every experiment with its status", app.open_experiments),
-            ("Pause or resume refresh", "stop or restart the live refresh",
-             app.runs_screen.action_pause),
-            ("Filter runs", "STOPPED, text, or key op value", app.runs_screen.action_filter),
-            ("Sort runs", "choose a column to sort by", app.runs_screen.action_sort),
+            ("Pause or resume refresh", "stop or restart the live refresh", app.action_pause),
             ("Help: every key", "", app.action_help),
         ]
-        if app.readonly:
+        screen = self.screen
+        if not isinstance(screen, RunsScreen):
             return commands
-        table = app.runs_screen.table
-        ids = table.selected_run_ids()
-        if not ids:
+        commands[3:3] = [
+            ("Filter runs", "STOPPED, text, or key op value", screen.action_filter),
+            ("Sort runs", "choose a column to sort by", screen.action_sort),
+        ]
+        runs = screen.runs_for_op()
+        if app.readonly or not runs:
             return commands
+        ids = [run.run_id for run in runs]
         target = (f"{len(ids)} marked runs" if len(ids) > 1 else f"run {ids[0]}")
-        runs = [table.runs[i] for i in ids if i in table.runs]
         commands = [
             (f"Stop {target}", "IC op: stop", partial(app.queue_op, "STOP", runs)),
             (f"Resume {target}", "IC op: resume", partial(app.queue_op, "RESUME", runs)),

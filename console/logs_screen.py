@@ -8,10 +8,11 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Header, Input, RichLog, Static
+from textual.reactive import var
+from textual.widgets import Footer, Header, Input, RichLog
 
-from .cells import literal
 from .polling import PollingScreen
+from .status_line import LogsStatus
 
 LINES_SHOWN = 2000
 IC_COMPONENT = experiment_log.INTERACTIVE_CONTROL
@@ -47,18 +48,22 @@ class LogsScreen(PollingScreen):
         Binding("end,G", "bottom", "End", show=False, tooltip="last line"),
     ]
 
+    # What the status line shows (bound to it).
+    follow: var[bool] = var(True)
+    ic_only: var[bool] = var(False)
+    search: var[str] = var("")
+    shown: var[int | None] = var(None)  # lines shown, once read
+
     def __init__(self, experiment: ExperimentRead) -> None:
         super().__init__()
         self.experiment = experiment
-        self.follow = True
-        self.ic_only = False
-        self.search = ""
         self.lines: list[str] = []
         self._needs_load = True
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
-        yield Static(id="logs-status")
+        yield LogsStatus(id="logs-status").data_bind(LogsScreen.follow, LogsScreen.ic_only,
+                                                     LogsScreen.search, LogsScreen.shown)
         yield Input(placeholder="search the log; enter applies, escape clears", id="log-search")
         yield RichLog(id="log", wrap=True, markup=False, auto_scroll=True, max_lines=LINES_SHOWN)
         yield Footer()
@@ -67,7 +72,6 @@ class LogsScreen(PollingScreen):
         self.sub_title = f"{self.experiment.name} · log"
         self.query_one("#log-search").display = False
         self.set_focus(self.query_one("#log", RichLog))
-        self._show_status()
 
     def polling_allowed(self) -> bool:
         return self._needs_load or (self.follow and super().polling_allowed())
@@ -101,16 +105,7 @@ class LogsScreen(PollingScreen):
             log.write(empty, expand=True)
         for line in shown:
             log.write(style_line(line, self.search), expand=True)
-        self._show_status(len(shown))
-
-    def _show_status(self, shown: int | None = None) -> None:
-        parts = [f"[b]{'following' if self.follow else 'not following'}[/b] (f)",
-                 "IC ops only (i)" if self.ic_only else "all components (i: IC ops only)"]
-        if self.search:
-            parts.append(f"search: [b]{literal(self.search)}[/b]")
-        if shown is not None:
-            parts.append(f"{shown} lines")
-        self.query_one("#logs-status", Static).update(" · ".join(parts))
+        self.shown = len(shown)
 
     def _reload(self) -> None:
         self._needs_load = True
@@ -121,7 +116,6 @@ class LogsScreen(PollingScreen):
         self.query_one("#log", RichLog).auto_scroll = self.follow
         if self.follow:
             self._reload()
-        self._show_status()
 
     def action_ic_only(self) -> None:
         self.ic_only = not self.ic_only

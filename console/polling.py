@@ -82,6 +82,11 @@ class PollingScreen(Screen[Any]):
     def on_mount(self) -> None:
         # Textual calls each class's on_mount in turn (subclass first): no super() call needed.
         self._tick()  # the first read runs while the first frame is drawn
+        self.watch(self.app, "refresh_paused", self._pause_changed, init=False)
+
+    def _pause_changed(self, paused: bool) -> None:
+        if not paused:
+            self.poll_now()
 
     def on_screen_resume(self) -> None:
         self.poll_now()

@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 import shlex
-from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from rfconsole.db.models import RUN_STATUSES, ExperimentRead
+from rfconsole.db.models import ExperimentRead
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
+from textual.reactive import var
 from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 
-from .cells import STATUS_STYLES, literal
+from .cells import literal
 from .data import RunsSnapshot, read_runs_snapshot
 from .filters import FilterError, parse_filter, unknown_keys
 from .ops import OP_ACTIONS, READONLY_OPS, op_key_allowed
 from .ops_table import OpsTable
 from .polling import PollingScreen
+from .run_columns import TableSummary
 from .runs_table import RunsTable
+from .status_line import RunsStatus
 
 EMPTY_STATE = (
     "[b]No experiments yet.[/b]\n\n"
@@ -29,11 +31,6 @@ EMPTY_STATE = (
     "that uses rfconsole's controller on this database.\n"
     "This screen switches to it as soon as it starts."
 )
-# What + and - keep the refresh interval within; the floor is --refresh's own minimum, so
-# that - never makes a shorter interval given on the command line longer.
-MIN_REFRESH_SECONDS = 0.1
-MAX_REFRESH_SECONDS = 60.0
-
 
 def controller_liveness(experiment: ExperimentRead) -> str:
     """For the header: whether a controller is applying ops and training now."""
@@ -46,9 +43,11 @@ def controller_liveness(experiment: ExperimentRead) -> str:
 
 def start_hint(experiment: ExperimentRead, database: str) -> str:
     """How to start a controller for `experiment`: the demo's command, or the user's own."""
-    from rfconsole.controller.demo import CONFIG_SCHEMA
+    title = (experiment.config_schema or {}).get("title")
+    if title is not None:
+        from rfconsole.controller.demo import CONFIG_SCHEMA  # numpy: only when it can be the demo
 
-    if (experiment.config_schema or {}).get("title") == CONFIG_SCHEMA["title"]:
+    if title is not None and title == CONFIG_SCHEMA["title"]:
         return (f"start one with: rfconsole demo --db {shlex.quote(database)} "
                 f"--experiment {shlex.quote(experiment.name)}")
     return "start your training script's controller on this database"
@@ -102,25 +101,32 @@ class RunsScreen(PollingScreen):
         Binding("o", "sort", "Sort", tooltip="sort by a column (the same column again reverses)"),
         Binding("l", "logs", "Logs", tooltip="the experiment log"),
         Binding("e", "experiments", "Experiments", tooltip="switch experiment"),
-        Binding("p", "pause", "Pause", show=False, tooltip="pause or resume the live refresh"),
-        Binding("plus,equals_sign", "slower", "Refresh slower", show=False,
+        Binding("p", "app.pause", "Pause", show=False, tooltip="pause or resume the live refresh"),
+        Binding("plus,equals_sign", "app.slower", "Refresh slower", show=False,
                 tooltip="refresh half as often"),
-        Binding("minus", "faster", "Refresh faster", show=False, tooltip="refresh twice as often"),
+        Binding("minus", "app.faster", "Refresh faster", show=False, tooltip="refresh twice as often"),
         Binding("tab", "focus_next_pane", "Ops pane", show=False,
                 tooltip="move between the runs table and the ops pane (enter: the op's run)"),
     ]
 
+    # What the status line shows (bound to it): set on every read, the table's figures as
+    # the table reports them. `experiment` is set again on every read even when equal,
+    # because whether its controller is alive depends on the time too.
+    experiment: var[ExperimentRead | None] = var(None, always_update=True)
+    load_error: var[str | None] = var(None)
+    table_summary: var[TableSummary] = var(TableSummary())
+
     def __init__(self) -> None:
         super().__init__()
-        self.experiment: ExperimentRead | None = None
         self.known_revision: int | None = None
         self.since: datetime | None = None
         self.main_metric: str | None = None
-        self.load_error: str | None = None
+        self.sparks_wanted = False  # the first read left the sparklines for the next one
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
-        yield Static(id="status-line")
+        yield RunsStatus(readonly=self.console_app.readonly, id="status-line").data_bind(
+            RunsScreen.experiment, RunsScreen.load_error, summary=RunsScreen.table_summary)
         yield Input(placeholder="filter: STOPPED, status:NEW, text, or key op value "
                     "(learning_rate > 0.01 and val_loss < 1); enter applies, escape clears",
                     id="filter")
@@ -137,30 +143,25 @@ class RunsScreen(PollingScreen):
         return self.query_one("#runs", RunsTable)
 
     def on_mount(self) -> None:
-        # The status line follows the app's refresh settings (p, + and -).
-        self.watch(self.app, "refresh_paused", self._settings_changed, init=False)
-        self.watch(self.app, "refresh_interval", self._settings_changed, init=False)
         self.query_one("#filter").display = False
         self.query_one("#filter-error").display = False
         self.query_one("#empty").display = False
         self.set_focus(self.table)
-        self._show_status()
+        self.watch(self.app, "chosen_experiment_id", self._experiment_chosen, init=False)
 
-    def _settings_changed(self) -> None:
-        self._show_status()
+    def watch_experiment(self, experiment: ExperimentRead | None) -> None:
+        liveness = controller_liveness(experiment) if experiment else ""
+        self.sub_title = " · ".join(part for part in (liveness, self.console_app.dispatcher_status) if part)
 
     def on_resize(self) -> None:
         self._fit_columns()
 
     def _fit_columns(self) -> None:
-        window = self.table.column_window()
         self.table.fit_columns(self.size.width)
-        if self.table.column_window() != window:
-            self._show_status()
 
-    @on(RunsTable.ColumnsScrolled)
-    def _columns_scrolled(self) -> None:
-        self._show_status()
+    @on(RunsTable.Summarized)
+    def _table_summarized(self, message: RunsTable.Summarized) -> None:
+        self.table_summary = message.summary
 
     # --- refresh --------------------------------------------------------------
 
@@ -176,6 +177,7 @@ class RunsScreen(PollingScreen):
             # Passed without a copy: reads never overlap show_data, the only place that
             # changes it.
             "known_runs": self.table.runs,
+            "all_sparks": self.sparks_wanted,
         }
 
     def read_data(self, prepared: dict[str, Any]) -> RunsSnapshot:
@@ -191,7 +193,6 @@ class RunsScreen(PollingScreen):
             if self.experiment is not None:
                 self.refresh_bindings()
             self.experiment = None
-            self._show_status()
             return
         if self.experiment is None:
             self.refresh_bindings()
@@ -207,18 +208,25 @@ class RunsScreen(PollingScreen):
                 self.since = latest
         if snapshot.full and not snapshot.changed_runs:
             self.since = None  # nothing seen yet: keep reading everything
+        if snapshot.all_sparks:
+            self.sparks_wanted = False
+        if snapshot.sparks_pending:
+            self.sparks_wanted = True
+            # Once the table is on screen: a read running meanwhile would slow its first paint.
+            self.call_after_refresh(self.poll_now)
         self.main_metric = snapshot.main_metric
         self.experiment = experiment
         self.post_message(ExperimentShown(experiment))
         self.query_one("#ops", OpsTable).show_ops(snapshot.ops, experiment.controller_alive)
         self.query_one("#ops-title", Label).update(ops_title(experiment, self.console_app.database))
-        self._show_status()
         if snapshot.runs_read:  # a vertical scrollbar may have come or gone
             self.call_after_refresh(self._fit_columns)
 
     def show_failure(self, message: str) -> None:
         self.load_error = message
-        self._show_status()
+
+    def _experiment_chosen(self) -> None:
+        self.forget_experiment()
 
     def forget_experiment(self) -> None:
         """Start over (another experiment was chosen): the next read loads everything."""
@@ -229,36 +237,6 @@ class RunsScreen(PollingScreen):
         self.table.marked.clear()
         self.poll_now()
 
-    def _show_status(self) -> None:
-        app = self.console_app
-        parts = []
-        if self.experiment is None:
-            parts.append("[b]no experiment[/b]")
-        else:
-            counts = Counter(run.status for run in self.table.runs.values())
-            summary = "  ".join(f"[{STATUS_STYLES[s]}]{counts[s]} {s}[/]"
-                                for s in RUN_STATUSES if counts[s])
-            parts.append(f"[b]{literal(self.experiment.name)}[/b] ({self.experiment.status})  "
-                         f"{summary or 'no runs yet'}")
-            if self.table.marked:
-                parts.append(f"[b yellow]{len(self.table.marked)} marked[/]")
-            if self.table.run_filter.text:
-                shown = self.table.row_count
-                matched = (f"{shown} of {len(self.table.runs)} shown" if shown else
-                           f"[b red]no run matches[/] of {len(self.table.runs)}; escape clears")
-                parts.append(f"filter: [b]{literal(self.table.run_filter.text)}[/b] ({matched})")
-            window = self.table.column_window()
-            if window:
-                parts.append(window)
-        parts.append("[b yellow]paused[/]" if app.refresh_paused else f"every {app.refresh_interval:g}s")
-        if app.readonly:
-            parts.append("[b]read-only[/b]")
-        if self.load_error:
-            parts.append(f"[red]{literal(self.load_error)}[/]")
-        self.query_one("#status-line", Static).update(" · ".join(parts))
-        liveness = controller_liveness(self.experiment) if self.experiment else ""
-        self.sub_title = " · ".join(part for part in (liveness, app.dispatcher_status) if part)
-
     # --- keys ---------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -268,23 +246,24 @@ class RunsScreen(PollingScreen):
             return False  # nothing to act on yet: keep the footer to what works
         return True
 
-    def _runs_for_op(self) -> list[Any]:
+    def runs_for_op(self) -> list[Any]:
+        """The marked runs, else the run under the cursor."""
         return [self.table.runs[i] for i in self.table.selected_run_ids() if i in self.table.runs]
 
     def action_read_only(self) -> None:
         self.console_app.refuse_op()
 
     def action_stop(self) -> None:
-        self.console_app.queue_op("STOP", self._runs_for_op())
+        self.console_app.queue_op("STOP", self.runs_for_op())
 
     def action_resume(self) -> None:
-        self.console_app.queue_op("RESUME", self._runs_for_op())
+        self.console_app.queue_op("RESUME", self.runs_for_op())
 
     def action_delete(self) -> None:
-        self.console_app.queue_op("DELETE", self._runs_for_op())
+        self.console_app.queue_op("DELETE", self.runs_for_op())
 
     def action_clone(self) -> None:
-        targets = self._runs_for_op()
+        targets = self.runs_for_op()
         cursor = self.table.runs.get(self.table.cursor_run_id() or -1)
         parent = cursor if cursor in targets else (targets[0] if targets else None)
         self.console_app.open_clone(parent, targets)
@@ -295,11 +274,9 @@ class RunsScreen(PollingScreen):
             self.table.toggle_mark(run_id)
             if self.table.cursor_row < self.table.row_count - 1:
                 self.table.move_cursor(row=self.table.cursor_row + 1)
-            self._show_status()
 
     def action_mark_all(self) -> None:
         self.table.mark_all_shown()
-        self._show_status()
 
     def action_filter(self) -> None:
         field = self.query_one("#filter", Input)
@@ -317,7 +294,6 @@ class RunsScreen(PollingScreen):
             self.table.clear_marks()
         elif self.table.run_filter.text:
             self.table.set_filter(parse_filter(""))
-        self._show_status()
 
     @on(Input.Submitted, "#filter")
     def _apply_filter(self, event: Input.Submitted) -> None:
@@ -332,7 +308,6 @@ class RunsScreen(PollingScreen):
         event.input.display = False
         self.table.set_filter(run_filter)
         self.set_focus(self.table)
-        self._show_status()
         for key in unknown_keys(run_filter, self.table.runs.values()):
             self.notify(f"No run has a field, metric or config key {key!r} (yet), so that "
                         f"condition matches none; dotted config keys match by their last part.",
@@ -350,14 +325,13 @@ class RunsScreen(PollingScreen):
 
         self.console_app.open_dialog(SortScreen(columns, current, self.table.sort_reverse), chosen)
 
-    @on(DataTable.HeaderSelected, "#runs")
-    def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
-        self.table.sort_by(str(event.column_key.value))
+    @on(RunsTable.HeaderSelected, "#runs")
+    def _header_clicked(self, event: RunsTable.HeaderSelected) -> None:
+        self.table.sort_by(event.column_key)
 
-    @on(DataTable.RowSelected, "#runs")
-    def _open_detail(self, event: DataTable.RowSelected) -> None:
-        if event.row_key.value is not None:
-            self.console_app.open_detail(int(event.row_key.value))
+    @on(RunsTable.RowSelected, "#runs")
+    def _open_detail(self, event: RunsTable.RowSelected) -> None:
+        self.console_app.open_detail(event.row_key)
 
     @on(DataTable.RowSelected, "#ops")
     def _open_op_run(self, event: DataTable.RowSelected) -> None:
@@ -371,22 +345,6 @@ class RunsScreen(PollingScreen):
     def action_experiments(self) -> None:
         self.console_app.open_experiments()
 
-    def action_pause(self) -> None:
-        app = self.console_app
-        app.refresh_paused = not app.refresh_paused  # the status line watches it
-        if not app.refresh_paused:
-            self.poll_now()
-
-    def action_slower(self) -> None:
-        self._set_interval(self.interval * 2)
-
-    def action_faster(self) -> None:
-        self._set_interval(self.interval / 2)
-
-    def _set_interval(self, seconds: float) -> None:
-        app = self.console_app
-        app.refresh_interval = min(MAX_REFRESH_SECONDS, max(MIN_REFRESH_SECONDS, round(seconds, 2)))
-
     def action_focus_next_pane(self) -> None:
         ops = self.query_one("#ops", OpsTable)
         self.set_focus(self.table if ops.has_focus else ops)
@@ -397,6 +355,5 @@ class RunsScreen(PollingScreen):
         marked = self.table.marked
         if marked and set(message.run_ids) == marked:
             self.table.clear_marks()
-        self._show_status()
         self.poll_now()
 

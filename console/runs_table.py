@@ -3,80 +3,37 @@
 Only runs whose `updated_at` (or sparkline) changed are touched, so the cursor,
 sort, filter, marks and scroll position survive a refresh. The column set (the
 latest metrics and the config keys that differ between runs) is rebuilt only
-when it changes.
+when it changes. The table draws only the rows in view (`keyed_table.py`), so
+10,000 runs load and move as fast as 100.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Iterable
 from operator import attrgetter
 from typing import Any
 
 from rfconsole.db.models import RunRead
-from rich.text import Text
 from textual.binding import Binding
 from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import DataTable
-from textual.widgets.data_table import ColumnKey, RowDoesNotExist
 
-from .cells import (
-    SortableCell,
-    format_number,
-    fraction_cell,
-    progress_cell,
-    sparkline,
-    status_cell,
-    value_cell,
-)
+from .cells import SortableCell, format_number, sparkline, value_cell
 from .data import SPARK_POINTS
 from .filters import RunFilter, parse_filter
+from .keyed_table import KeyedTable
+from .run_columns import RUN_CELLS, TableSummary, differing_config_keys, fraction_text, metric_columns
+from .table_parts import Column
 
-MAX_METRIC_COLUMNS = 3
-METRIC_ORDER = ("val_loss", "val_accuracy", "train_loss", "train_accuracy", "loss", "accuracy")
 MARK = "●"
-SORT_TUPLE = attrgetter("sort_tuple")
+STATUS_OF = attrgetter("status")
 FIXED_COLUMNS = 2  # ID and name stay in view while the other columns scroll sideways
 VERTICAL_SCROLLBAR = 2
 
 
-@dataclass(frozen=True)
-class Column:
-    key: str
-    label: str
-    width: int | None = None
-
-
-def metric_columns(names: Iterable[str]) -> list[str]:
-    """The metric names worth a column: the usual ones first, at most a few."""
-    names = set(names)
-    ordered = [n for n in METRIC_ORDER if n in names] + sorted(names - set(METRIC_ORDER))
-    return ordered[:MAX_METRIC_COLUMNS]
-
-
-def differing_config_keys(runs: Iterable[RunRead]) -> list[str]:
-    """Dotted config keys whose values are not the same in every run."""
-    seen: dict[str, Any] = {}
-    differing: set[str] = set()
-    count = 0
-    for run in runs:
-        config = run.flattened_config
-        if count:
-            differing.update(key for key in seen if key not in config)
-        for key, value in config.items():
-            if key not in seen:
-                seen[key] = value
-                if count:
-                    differing.add(key)
-            elif key not in differing and seen[key] != value:
-                differing.add(key)
-        count += 1
-    return sorted(differing)
-
-
-class RunsTable(DataTable[Any]):
-    """A DataTable of runs that knows how to apply a refresh without losing view state.
+class RunsTable(KeyedTable):
+    """The runs, keyed by run id, that knows how to apply a refresh without losing view state.
 
     Columns scroll sideways a whole column at a time and the table ends at the last
     column that fits whole, so no cell is ever shown cut (a cut `0.9919` reads `9919`).
@@ -93,12 +50,15 @@ class RunsTable(DataTable[Any]):
                 tooltip="scroll one column right (ID and name stay)"),
     ]
 
-    class ColumnsScrolled(Message):
-        """The columns in view changed (← →)."""
+    class Summarized(Message):
+        """What the status line says about the table changed (runs, marks, filter, columns)."""
+
+        def __init__(self, summary: TableSummary) -> None:
+            super().__init__()
+            self.summary = summary
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, fixed_columns=FIXED_COLUMNS,
-                         **kwargs)
+        super().__init__(zebra_stripes=True, fixed_columns=FIXED_COLUMNS, **kwargs)
         self.first_column = 0  # the first scrolling column shown, counted after the fixed ones
         self.shown_columns = 0  # how many scrolling columns fit whole
         self.runs: dict[int, RunRead] = {}
@@ -111,8 +71,8 @@ class RunsTable(DataTable[Any]):
         self.spec: list[Column] = []
         self._metric_names: set[str] = set()
         self._config_keys: list[str] = []
-        # Each run's cells, kept so that a filter or column change need not rebuild them all.
-        self._cell_cache: dict[int, list[SortableCell]] = {}
+        self._status_counts: Counter[str] = Counter()
+        self._summary = TableSummary()
 
     # --- columns ------------------------------------------------------------
 
@@ -124,56 +84,65 @@ class RunsTable(DataTable[Any]):
 
     def _column_spec(self) -> list[Column]:
         spark_label = f"{self.main_metric} trend" if self.main_metric else "trend"
+        runs = self.runs.values()
         spec = [
             Column("id", "ID", 6),
-            Column("name", "Name", self._width("name", lambda run: run.run_name)),
+            Column("name", "Name", self._width("name", [run.run_name for run in runs])),
             Column("status", "Status", 9),
             Column("progress", "Progress", 15),
             Column("epoch", "Epoch", self._width(
-                "Epoch", lambda run: f"{run.current_epoch}/{run.num_epochs}")),
+                "Epoch", [(run.current_epoch, run.num_epochs) for run in runs], fraction_text)),
             Column("chunk", "Chunk", self._width(
-                "Chunk", lambda run: f"{run.current_chunk}/{run.num_chunks}")),
+                "Chunk", [(run.current_chunk, run.num_chunks) for run in runs], fraction_text)),
         ]
         spec += [Column(f"m:{name}", name, self._width(
-            name, lambda run, name=name: format_number(run.metrics.get(name)), limit=12))
+            name, [run.metrics.get(name) for run in runs], limit=12))
             for name in metric_columns(self._metric_names)]
         spec += [
             Column("spark", spark_label, max(SPARK_POINTS // 2, len(spark_label))),
-            Column("source", "Source", self._width("Source", lambda run: run.source)),
-            Column("parent", "Parent", self._width(
-                "Parent", lambda run: format_number(run.parent_run_id))),
+            Column("source", "Source", self._width("Source", [run.source for run in runs])),
+            Column("parent", "Parent", self._width("Parent", [run.parent_run_id for run in runs])),
         ]
         spec += [Column(f"c:{key}", key, self._width(
-            key, lambda run, key=key: format_number(run.flattened_config.get(key))))
+            key, [run.flattened_config.get(key) for run in runs]))
             for key in self._config_keys]
         return spec
 
-    def _width(self, label: str, text_of: Any, limit: int = 24) -> int:
-        """Fixed column widths: auto-sized columns lose their size when a dialog opens."""
-        longest = max((len(text_of(run)) for run in self.runs.values()), default=0)
+    @staticmethod
+    def _width(label: str, values: list[Any], text_of: Callable[[Any], str] = format_number,
+               limit: int = 24) -> int:
+        """Column widths fit the longest value (up to `limit`) and the label with its arrow."""
+        distinct: Iterable[Any]
+        try:
+            distinct = set(values)  # most columns hold a few values many times
+        except TypeError:  # lists in a config
+            distinct = values
+        longest = max(map(len, map(text_of, distinct)), default=0)
         return min(limit, max(len(label) + 2, longest, 4))  # + 2: room for the sort arrow
 
+    def cell(self, run: RunRead, column_key: str) -> SortableCell:
+        """The run's cell in a column."""
+        if column_key.startswith("m:"):
+            return value_cell(run.metrics.get(column_key[2:]))
+        if column_key.startswith("c:"):
+            return value_cell(run.flattened_config.get(column_key[2:]))
+        if column_key == "id":
+            marked = run.run_id in self.marked
+            return SortableCell(f"{MARK if marked else ' '}{run.run_id:>4}", run.run_id,
+                                "bold yellow" if marked else "")
+        if column_key == "spark":
+            spark = self.sparks.get(run.run_id, [])
+            return SortableCell(sparkline(spark[-SPARK_POINTS // 2:]), spark[-1] if spark else None, "cyan")
+        return RUN_CELLS[column_key](run)
+
     def cells(self, run: RunRead) -> list[SortableCell]:
-        mark = MARK if run.run_id in self.marked else " "
-        spark = self.sparks.get(run.run_id, [])
-        cells: dict[str, SortableCell] = {
-            "id": SortableCell(f"{mark}{run.run_id:>4}", run.run_id,
-                               "bold yellow" if mark != " " else ""),
-            "name": SortableCell(run.run_name, run.run_name),
-            "status": status_cell(run.status),
-            "progress": progress_cell(run.progress),
-            "epoch": fraction_cell(run.current_epoch, run.num_epochs),
-            "chunk": fraction_cell(run.current_chunk, run.num_chunks),
-            "spark": SortableCell(sparkline(spark[-SPARK_POINTS // 2:]), spark[-1] if spark else None, "cyan"),
-            "source": SortableCell(run.source, run.source),
-            "parent": value_cell(run.parent_run_id),
-        }
-        for column in self.spec:
-            if column.key.startswith("m:"):
-                cells[column.key] = value_cell(run.metrics.get(column.key[2:]))
-            elif column.key.startswith("c:"):
-                cells[column.key] = value_cell(run.flattened_config.get(column.key[2:]))
-        return [cells[column.key] for column in self.spec]
+        return [self.cell(run, column.key) for column in self.spec]
+
+    def make_cells(self, key: int) -> list[SortableCell]:
+        return self.cells(self.runs[key])
+
+    def sort_key(self, key: int, column_key: str) -> tuple[int, Any]:
+        return self.cell(self.runs[key], column_key).sort_tuple
 
     # --- applying refreshes -------------------------------------------------
 
@@ -186,7 +155,7 @@ class RunsTable(DataTable[Any]):
         self.main_metric = main_metric
         self._metric_names = {name for run in runs for name in run.metrics}
         self._config_keys = differing_config_keys(self.runs.values())
-        self._cell_cache = {}
+        self._status_counts = Counter(map(STATUS_OF, runs))
         self.rebuild()
 
     def update_runs(self, runs: list[RunRead], sparks: dict[int, list[float]],
@@ -194,6 +163,7 @@ class RunsTable(DataTable[Any]):
         """Apply the runs that changed; returns how many rows really changed."""
         changed: list[RunRead] = []
         added = False
+        counts = self._status_counts
         for run in runs:
             old = self.runs.get(run.run_id)
             spark = sparks.get(run.run_id)
@@ -201,14 +171,21 @@ class RunsTable(DataTable[Any]):
                     and (spark is None or spark == self.sparks.get(run.run_id))):
                 continue
             added = added or old is None
+            if old is not None:
+                counts[old.status] -= 1
+            counts[run.status] += 1
             self.runs[run.run_id] = run
             if spark is not None:
                 self.sparks[run.run_id] = spark
             changed.append(run)
+        # Sparklines read for runs that did not change otherwise (after the first load).
+        for run_id, spark in sparks.items():
+            known = self.runs.get(run_id)
+            if known is not None and spark != self.sparks.get(run_id):
+                self.sparks[run_id] = spark
+                changed.append(known)
         if not changed:
             return 0
-        for run in changed:
-            self._cell_cache.pop(run.run_id, None)
         self._metric_names.update(name for run in changed for name in run.metrics)
         if added:
             self._config_keys = differing_config_keys(self.runs.values())
@@ -221,70 +198,48 @@ class RunsTable(DataTable[Any]):
             order_may_change |= self._update_row(run)
         if self.sort_column is not None and order_may_change:
             self._sort_keeping_cursor()
+        self._summarize()
         return len(changed)
 
     def _update_row(self, run: RunRead) -> bool:
         """Add, update or remove the run's row; True if the sort order may have changed."""
-        key = str(run.run_id)
-        shown = key in self.rows
+        run_id = run.run_id
+        shown = run_id in self
         if not self.run_filter(run):
-            self._cell_cache.pop(run.run_id, None)
             if shown:
-                self.remove_row(key)
+                self.remove_row(run_id)
             return False
-        cells = self._cell_cache[run.run_id] = self.cells(run)
         if not shown:
-            self.add_row(*cells, key=key)
+            self.add_row(run_id)
             return True
-        moved = False
-        for column, cell in zip(self.spec, cells, strict=True):
-            old = self.get_cell(key, column.key)
-            if old != cell:
-                self.update_cell(key, column.key, cell)
-                moved |= column.key == self.sort_column and old.sort_tuple != cell.sort_tuple
-        return moved
+        return self.refresh_row(run_id)
 
     def rebuild(self) -> None:
-        """Clear and refill the table, keeping the cursor's run and the scroll position."""
+        """Refill the table, keeping the cursor's run and the scroll position."""
         cursor_key = self.cursor_run_id()
         scroll_y = self.scroll_y
-        spec = self._column_spec()
-        if [column.key for column in spec] != [column.key for column in self.spec]:
-            self._cell_cache = {}
-        self.spec = spec
-        self.clear(columns=True)
-        for column in self.spec:
-            self.add_column(self._header(column), width=column.width, key=column.key)
-        for run_id in sorted(self.runs):
-            run = self.runs[run_id]
-            if self.run_filter(run):
-                cells = self._cell_cache.get(run_id)
-                if cells is None:
-                    cells = self._cell_cache[run_id] = self.cells(run)
-                self.add_row(*cells, key=str(run_id))
+        spec = self.spec = self._column_spec()
+        self.set_columns(spec, [self._header(column) for column in spec])
+        run_filter = self.run_filter
+        self.set_rows(run_id for run_id in sorted(self.runs) if run_filter(self.runs[run_id]))
         if self.sort_column is not None and self.sort_column in {c.key for c in self.spec}:
             self._sort_rows()
         self._move_to(cursor_key)
         self.scroll_to(y=scroll_y, animate=False, immediate=True)
+        self._summarize()
         self.fit_columns(self._room())
 
     # --- view state ---------------------------------------------------------
 
     def cursor_run_id(self) -> int | None:
-        if not self.row_count or self.cursor_row < 0 or self.cursor_row >= self.row_count:
-            return None
-        row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
-        return int(row_key.value) if row_key.value is not None else None
+        return self.cursor_key
 
     def _move_to(self, run_id: int | None) -> None:
-        if run_id is None:
+        if run_id is None or run_id not in self:
             return
-        try:
-            index = self.get_row_index(str(run_id))
-        except RowDoesNotExist:
-            return
+        index = self.get_row_index(run_id)
         if index != self.cursor_row:
-            self.move_cursor(row=index, animate=False, scroll=False)
+            self.move_cursor(row=index, scroll=False)
 
     def _sort_keeping_cursor(self) -> None:
         cursor_key = self.cursor_run_id()
@@ -293,7 +248,7 @@ class RunsTable(DataTable[Any]):
 
     def _sort_rows(self) -> None:
         if self.sort_column is not None:
-            self.sort(self.sort_column, key=SORT_TUPLE, reverse=self.sort_reverse)
+            self.sort(self.sort_column, reverse=self.sort_reverse)
 
     def sort_by(self, column_key: str, reverse: bool | None = None) -> None:
         """Sort by a column; choosing the current sort column again reverses the order."""
@@ -314,26 +269,25 @@ class RunsTable(DataTable[Any]):
         else:
             self.marked.add(run_id)
         self._refresh_id_cell(run_id)
+        self._summarize()
 
     def mark_all_shown(self) -> None:
-        shown = {int(key.value) for key in self.rows if key.value is not None}
+        shown = set(self.row_keys)
         newly = shown - self.marked
         self.marked |= shown
         for run_id in newly:
             self._refresh_id_cell(run_id)
+        self._summarize()
 
     def clear_marks(self) -> None:
         marked, self.marked = self.marked, set()
         for run_id in marked:
             self._refresh_id_cell(run_id)
+        self._summarize()
 
     def _refresh_id_cell(self, run_id: int) -> None:
-        run = self.runs.get(run_id)
-        if run is None or str(run_id) not in self.rows:
-            self._cell_cache.pop(run_id, None)  # rebuilt with its mark when shown again
-            return
-        cells = self._cell_cache[run_id] = self.cells(run)
-        self.update_cell(str(run_id), "id", cells[0])
+        if run_id in self:  # else made with its mark when shown again
+            self.refresh_row(run_id)
 
     def selected_run_ids(self) -> list[int]:
         """The marked runs if any, else the run under the cursor."""
@@ -352,22 +306,23 @@ class RunsTable(DataTable[Any]):
 
     def _relabel(self, *keys: str | None) -> None:
         for column in self.spec:
-            if column.key in keys and column.key in self.columns:
-                self.columns[ColumnKey(column.key)].label = Text(self._header(column))
-        self.refresh()
+            if column.key in keys:
+                self.set_header(column.key, self._header(column))
 
     def fit_columns(self, room: int) -> None:
         """Show whole columns only, from `first_column` on, in `room` cells of width."""
         if room <= 0:
+            self._summarize()
             return  # not laid out yet
-        columns = self.ordered_columns
-        widths = [column.get_render_width(self) for column in columns[FIXED_COLUMNS:]]
-        fixed = sum(column.get_render_width(self) for column in columns[:FIXED_COLUMNS])
+        widths = [column.render_width for column in self.columns[FIXED_COLUMNS:]]
+        fixed = sum(column.render_width for column in self.columns[:FIXED_COLUMNS])
         if not widths:
             self.first_column = self.shown_columns = 0
+            self._summarize()
             return
         self.first_column = max(0, min(self.first_column, len(widths) - 1))
-        space = room - fixed - (VERTICAL_SCROLLBAR if self.show_vertical_scrollbar else 0)
+        scrollbar = VERTICAL_SCROLLBAR if self.show_vertical_scrollbar else 0
+        space = room - fixed - scrollbar
         used = shown = 0
         for column_width in widths[self.first_column:]:
             if shown and used + column_width > space:
@@ -379,16 +334,28 @@ class RunsTable(DataTable[Any]):
         if self.first_column == 0 and shown == len(widths):
             width = "100%"  # everything fits
         else:
-            width = fixed + used + (VERTICAL_SCROLLBAR if self.show_vertical_scrollbar else 0)
+            width = fixed + used + scrollbar
         if str(self.styles.width) != str(width):  # a new width means a new layout: only then
             self.styles.width = width
         offset = sum(widths[:self.first_column])
         if self.scroll_x != offset:
             self.call_after_refresh(self.scroll_to, x=offset, animate=False)
+        self._summarize()
+
+    # --- the status line's figures ----------------------------------------------
+
+    def _summarize(self) -> None:
+        """Tell the screen, when it changed, what the status line says about the table."""
+        counts = tuple(sorted((status, count) for status, count in self._status_counts.items() if count))
+        summary = TableSummary(counts, len(self.runs), self.row_count, len(self.marked),
+                               self.run_filter.text, self.column_window())
+        if summary != self._summary:
+            self._summary = summary
+            self.post_message(self.Summarized(summary))
 
     def column_window(self) -> str:
         """Which scrolling columns are in view, e.g. "columns 3-6 of 12 (← →)", or ""."""
-        total = len(self.ordered_columns) - FIXED_COLUMNS
+        total = len(self.columns) - FIXED_COLUMNS
         if total <= 0 or (self.first_column == 0 and self.shown_columns >= total):
             return ""
         first = self.first_column + FIXED_COLUMNS + 1
@@ -400,22 +367,14 @@ class RunsTable(DataTable[Any]):
         return parent.size.width if isinstance(parent, Widget) else self.size.width
 
     def action_column_right(self) -> None:
-        total = len(self.ordered_columns) - FIXED_COLUMNS
+        total = len(self.columns) - FIXED_COLUMNS
         if self.first_column + self.shown_columns < total:
             self.first_column += 1
             self.fit_columns(self._room())
-            self.post_message(self.ColumnsScrolled())
+
 
     def action_column_left(self) -> None:
         if self.first_column > 0:
             self.first_column -= 1
             self.fit_columns(self._room())
-            self.post_message(self.ColumnsScrolled())
 
-    def action_first_row(self) -> None:
-        if self.row_count:
-            self.move_cursor(row=0)
-
-    def action_last_row(self) -> None:
-        if self.row_count:
-            self.move_cursor(row=self.row_count - 1)

@@ -157,9 +157,10 @@ def stop_blinking(app: Any) -> None:
 
 
 async def wait_for_data(pilot: Any, screen: Any = None) -> None:
-    """Wait until the screen has shown its first read."""
+    """Wait until the screen has shown its first read (the runs screen: and its sparklines)."""
     screen = screen or pilot.app.screen
-    await wait_until(pilot, lambda: screen.refresh_count >= 1, what="the first read")
+    await wait_until(pilot, lambda: screen.refresh_count >= 1 and not getattr(screen, "sparks_wanted", False),
+                     what="the first read")
     await pilot.pause()
 
 

@@ -9,7 +9,7 @@ import pytest
 from rfconsole.console.cells import format_number, literal, progress_bar, sort_key, sparkline
 from rfconsole.console.clone_screen import describe_diff, merge_patch_between, parse_config
 from rfconsole.console.filters import FilterError, parse_filter, unknown_keys
-from rfconsole.console.runs_table import differing_config_keys, metric_columns
+from rfconsole.console.run_columns import differing_config_keys, metric_columns
 from rfconsole.db.configs import merge_patch
 from rfconsole.db.models import RunRead
 
@@ -135,6 +135,35 @@ def test_sparkline_data_is_the_newest_points_in_step_order(store: Any, seeded: A
         values = recent_values(session, [run_id, seeded.run_ids[0]], "val_loss", points=5)
     assert values[run_id] == [0.96, 0.97, 0.98, 0.99, 1.0]
     assert len(values[seeded.run_ids[0]]) == 5
+
+
+def test_the_first_read_shows_every_run_and_leaves_the_sparklines_to_the_next(store: Any, seeded: Any) -> None:
+    from rfconsole.console.data import read_runs_snapshot, recent_values, runs_changed_since
+
+    first = read_runs_snapshot(store, experiment_id=None, experiment_name=None, shown_experiment_id=None,
+                               known_revision=None, since=None, main_metric=None)
+    assert first.full
+    assert first.sparks_pending
+    assert first.sparks == {}
+    ids = [run.run_id for run in first.changed_runs]
+    assert ids == sorted([*seeded.run_ids, seeded.clone_id])
+    assert first.main_metric == "val_loss"
+    experiment = first.experiment
+    assert experiment is not None
+    with store.read() as session:
+        expected = recent_values(session, ids, "val_loss")
+        assert first.changed_runs == runs_changed_since(session, experiment.id, None)  # the ORM's read
+    assert expected  # the seeded runs have a history
+    second = read_runs_snapshot(store, experiment_id=None, experiment_name=None,
+                                shown_experiment_id=experiment.id, known_revision=experiment.revision,
+                                since=max(run.updated_at for run in first.changed_runs),
+                                main_metric=first.main_metric,
+                                known_runs={run.run_id: run for run in first.changed_runs}, all_sparks=True)
+    assert not second.full
+    assert second.all_sparks
+    assert not second.sparks_pending
+    assert second.changed_runs == []  # nothing changed: only the sparklines were read
+    assert second.sparks == expected
 
 
 @pytest.mark.parametrize("typed", ["[(", "[b", "lr [", "[red]x[/red]", "a\\", "\\[b]", "x\\y"])

@@ -14,15 +14,15 @@ pytestmark = pytest.mark.anyio
 
 def shown_cells(table: Any) -> list[dict[str, str]]:
     """The text of every cell on screen, by column key, read from the rendered lines."""
-    columns = table.ordered_columns
-    widths = [column.get_render_width(table) for column in columns]
+    columns = table.columns
+    widths = [column.render_width for column in columns]
     spans, x = [], 0
     for index in range(FIXED_COLUMNS):
-        spans.append((str(columns[index].key.value), x, x + widths[index]))
+        spans.append((columns[index].key, x, x + widths[index]))
         x += widths[index]
     for index in range(FIXED_COLUMNS + table.first_column,
                        FIXED_COLUMNS + table.first_column + table.shown_columns):
-        spans.append((str(columns[index].key.value), x, x + widths[index]))
+        spans.append((columns[index].key, x, x + widths[index]))
         x += widths[index]
     assert x <= table.scrollable_content_region.width, "a column is cut at the right edge"
     rows = []
@@ -62,7 +62,7 @@ async def test_every_number_on_screen_is_the_database_value(
     async with app.run_test(size=size) as pilot:
         await kit.wait_for_data(pilot)
         table = app.runs_screen.table
-        total = len(table.ordered_columns) - FIXED_COLUMNS
+        total = len(table.columns) - FIXED_COLUMNS
         seen: set[str] = set()
         checked = 0
         while True:
@@ -75,7 +75,7 @@ async def test_every_number_on_screen_is_the_database_value(
             before = table.first_column
             await pilot.press("right")
             await kit.wait_until(pilot, lambda before=before: table.first_column == before + 1)
-        assert seen == {str(column.key.value) for column in table.ordered_columns}
+        assert seen == {column.key for column in table.columns}
         assert checked > 20
 
 

@@ -100,7 +100,7 @@ async def test_a_filter_matching_nothing_says_so(store: Store, seeded: Any, kit:
     async with app.run_test(size=(120, 30)) as pilot:
         await kit.wait_for_data(pilot)
         await pilot.press("slash", *"width > 1000", "enter")
-        status = app.screen.query_one("#status-line", Static)
+        status = app.screen.query_one("#status-line")
         await kit.wait_until(pilot, lambda: "no run matches" in str(status.render()))
 
 

@@ -27,7 +27,7 @@ def pending_ops(store: Store) -> list[tuple[str, int]]:
 
 async def goto_run(pilot: Any, run_id: int) -> None:
     table = pilot.app.runs_screen.table
-    table.move_cursor(row=table.get_row_index(str(run_id)))
+    table.move_cursor(row=table.get_row_index(run_id))
     await pilot.pause()
 
 
@@ -79,7 +79,7 @@ async def test_delete_asks_first_and_names_the_run(store: Store, seeded: Any, ki
         await pilot.press("y")
         await kit.wait_until(pilot, lambda: pending_ops(store) == [("DELETE", run_id)], what="delete")
         table = app.runs_screen.table
-        await kit.wait_until(pilot, lambda: str(table.get_cell(str(run_id), "status")) == "KILLED",
+        await kit.wait_until(pilot, lambda: str(table.get_cell(run_id, "status")) == "KILLED",
                          what="KILLED in the table")
 
 

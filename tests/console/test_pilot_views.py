@@ -16,7 +16,7 @@ pytestmark = pytest.mark.anyio
 
 
 def shown_ids(table: Any) -> list[int]:
-    return [int(row.key.value) for row in table.ordered_rows]
+    return list(table.row_keys)
 
 
 def bump(store: Store, run_id: int, **fields: Any) -> None:
@@ -35,17 +35,17 @@ async def test_cursor_sort_and_marks_survive_a_refresh_that_changes_a_row(
         order = shown_ids(table)
         assert order[0] == seeded.run_ids[1]  # COMPLETED, 100 %
         cursor_run = seeded.run_ids[4]
-        table.move_cursor(row=table.get_row_index(str(cursor_run)))
+        table.move_cursor(row=table.get_row_index(cursor_run))
         table.toggle_mark(seeded.run_ids[0])
         changed = seeded.run_ids[3]  # NEW, 0 % -> now the furthest along but one
         bump(store, changed, status="ONGOING", num_chunks_visited=11,
              metrics={"val_loss": 0.5, "val_accuracy": 0.9})
-        await kit.wait_until(pilot, lambda: str(table.get_cell(str(changed), "status")) == "ONGOING",
+        await kit.wait_until(pilot, lambda: str(table.get_cell(changed, "status")) == "ONGOING",
                              what="the changed row")
         assert shown_ids(table)[:2] == [seeded.run_ids[1], changed]  # re-sorted
         assert table.cursor_run_id() == cursor_run
         assert table.marked == {seeded.run_ids[0]}
-        assert str(table.get_cell(str(changed), "m:val_loss")) == "0.5"
+        assert str(table.get_cell(changed, "m:val_loss")) == "0.5"
         assert table.sort_column == "progress"
         assert table.sort_reverse
 
@@ -59,11 +59,11 @@ async def test_an_unchanged_database_is_not_read_again(store: Store, seeded: Any
         seen: list[Any] = []
         show = app.runs_screen.show_data
         app.runs_screen.show_data = lambda snapshot: (seen.append(snapshot), show(snapshot))
-        before = {key: dict(row) for key, row in table._data.items()}
+        before = {key: list(table.row_cells(key)) for key in table.row_keys}
         await kit.wait_for_refresh(pilot, app.runs_screen, count=2)
         assert seen
         assert not any(snapshot.runs_read for snapshot in seen)
-        assert {key: dict(row) for key, row in table._data.items()} == before
+        assert {key: list(table.row_cells(key)) for key in table.row_keys} == before
         bump(store, seeded.run_ids[0], num_chunks_visited=8)  # the revision moves: one run read
         await kit.wait_until(pilot, lambda: any(s.runs_read for s in seen), what="a read")
         [read] = [s for s in seen if s.runs_read]
@@ -190,7 +190,7 @@ async def test_run_detail_updates_live(store: Store, seeded: Any, kit: Any) -> N
         detail_of_clone_parent = seeded.run_ids[2]
         await pilot.press("escape")
         table = app.runs_screen.table
-        table.move_cursor(row=table.get_row_index(str(detail_of_clone_parent)))
+        table.move_cursor(row=table.get_row_index(detail_of_clone_parent))
         await pilot.press("enter")
         await kit.wait_until(pilot, lambda: isinstance(app.screen, RunDetailScreen)
                              and app.screen.detail is not None, what="the parent's detail")
@@ -217,9 +217,9 @@ async def test_refresh_pauses_while_a_dialog_is_open_and_with_p(store: Store, se
         await kit.wait_until(pilot, lambda: app.runs_screen.tick_count >= ticks + 3,
                              what="three turns of the refresh loop")
         assert app.runs_screen.refresh_count == reads
-        assert str(table.get_cell(str(run_id), "status")) == "NEW"
+        assert str(table.get_cell(run_id, "status")) == "NEW"
         await pilot.press("n")
-        await kit.wait_until(pilot, lambda: str(table.get_cell(str(run_id), "status")) == "ONGOING",
+        await kit.wait_until(pilot, lambda: str(table.get_cell(run_id, "status")) == "ONGOING",
                              what="the refresh after the dialog")
         await pilot.press("p")
         reads = app.runs_screen.refresh_count
@@ -230,8 +230,36 @@ async def test_refresh_pauses_while_a_dialog_is_open_and_with_p(store: Store, se
         assert app.runs_screen.refresh_count == reads
         assert "paused" in str(app.runs_screen.query_one("#status-line").render())
         await pilot.press("p")
-        await kit.wait_until(pilot, lambda: str(table.get_cell(str(run_id), "status")) == "STOPPED",
+        await kit.wait_until(pilot, lambda: str(table.get_cell(run_id, "status")) == "STOPPED",
                              what="the refresh after resuming")
+
+
+async def test_the_status_line_follows_the_table_and_the_refresh_settings_by_itself(
+        store: Store, seeded: Any, kit: Any) -> None:
+    app = kit.console_app(store, refresh=60)
+    async with app.run_test(size=(160, 36)) as pilot:
+        await kit.wait_for_data(pilot)
+        status = app.runs_screen.query_one("#status-line")
+        table = app.runs_screen.table
+
+        def shown() -> str:
+            return str(status.render())
+
+        assert "2 ONGOING" in shown()
+        assert "every 60s" in shown()
+        # Changed straight on the table and the app, not through the screen's keys.
+        table.toggle_mark(seeded.run_ids[0])
+        table.toggle_mark(seeded.run_ids[1])
+        await kit.wait_until(pilot, lambda: "2 marked" in shown(), what="the marks")
+        app.refresh_interval = 4
+        await kit.wait_until(pilot, lambda: "every 4s" in shown(), what="the interval")
+        app.action_pause()
+        await kit.wait_until(pilot, lambda: "paused" in shown(), what="the pause")
+        table.clear_marks()
+        await kit.wait_until(pilot, lambda: "marked" not in shown(), what="the marks cleared")
+        bump(store, seeded.run_ids[3], status="ONGOING")  # paused: not shown yet
+        app.action_pause()
+        await kit.wait_until(pilot, lambda: "3 ONGOING" in shown(), what="the read after resuming")
 
 
 async def test_a_failed_read_is_a_sentence_and_the_loop_goes_on(
@@ -274,8 +302,8 @@ async def test_rows_hidden_by_the_filter_come_back_up_to_date(store: Store, seed
         await pilot.press("escape")  # clears the filter
         await pilot.pause()
         assert hidden in shown_ids(table)
-        assert str(table.get_cell(str(hidden), "m:val_loss")) == "0.25"
-        assert str(table.get_cell(str(hidden), "id")).strip() == str(hidden)
+        assert str(table.get_cell(hidden, "m:val_loss")) == "0.25"
+        assert str(table.get_cell(hidden, "id")).strip() == str(hidden)
 
 
 @pytest.mark.slow
@@ -305,7 +333,7 @@ async def test_brackets_in_names_and_configs_are_shown_as_typed(store: Store, tm
         await kit.wait_for_data(pilot)
         assert "sweep [b]2[/b]" in str(app.runs_screen.query_one("#status-line").render())
         table = app.runs_screen.table
-        assert str(table.get_cell("1", "c:layers")) == "[1, 2]"
+        assert str(table.get_cell(1, "c:layers")) == "[1, 2]"
         await pilot.press("enter")
         await kit.wait_until(pilot, lambda: isinstance(app.screen, RunDetailScreen)
                              and app.screen.detail is not None, what="the detail")
