@@ -52,8 +52,9 @@ INSTALL_HINT = ("Mirroring to MLflow needs the MLflow client; install it with "
                 "pip install 'rfconsole[mlflow]' (or pip install mlflow-skinny).")
 # Chunks' worth of metric points read and sent per run and pass, to bound memory after an outage.
 _CHUNKS_PER_PASS = 500
-# A pass that took c seconds of CPU is followed by a pause of at least _THROTTLE * c.
+# A pass that took t seconds is followed by a pause of at least _THROTTLE * t.
 _THROTTLE = 19
+_MAX_PAUSE = 10.0
 
 
 def client_installed() -> bool:
@@ -196,7 +197,7 @@ class MlflowBridge:
             self._take_events(due - time.monotonic())  # let changes gather into one pass
             if self._stop.is_set():
                 return
-            started = time.thread_time()
+            started, began = time.thread_time(), time.monotonic()
             try:
                 self._pass()
             except Exception as exc:  # MLflow away, or a bug here: never reaches training
@@ -209,8 +210,12 @@ class MlflowBridge:
             finally:
                 self.cpu_seconds += time.thread_time() - started
             backoff = 0.0
-            # At most about a twentieth of a core: a pass that took c CPU seconds waits 19c.
-            due = time.monotonic() + max(self.flush_interval, _THROTTLE * (time.thread_time() - started))
+            # The server works on our requests while a pass waits for its answers, so a pass that
+            # took t seconds (wall) waits 19t, up to _MAX_PAUSE: the mirror and the server are busy
+            # about a twentieth of the time at most (unless a pass takes over half a second), and
+            # the runs' changes meanwhile gather into the next pass's batches.
+            pause = min(_MAX_PAUSE, _THROTTLE * (time.monotonic() - began))
+            due = time.monotonic() + max(self.flush_interval, pause)
             self.passes += 1
             self._came_back()
             if not self._dirty and not self._all_dirty and self._events.empty():

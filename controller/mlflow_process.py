@@ -48,11 +48,6 @@ def main(stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
     sink = stdout or sys.stdout
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
                         format="%(asctime)s %(levelname)s mlflow-mirror: %(message)s")
-    if hasattr(os, "nice"):
-        try:
-            os.nice(NICENESS)
-        except OSError:
-            pass
     try:
         settings: dict[str, Any] = json.loads(source.readline())
     except ValueError:
@@ -80,10 +75,19 @@ def main(stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
         bridge.start()
         _follow(store, bridge, float(settings.get("poll_interval", 0.25)), ended)
         caught_up = bridge.close()
-        report(STATS, "", passes=bridge.passes, cpu_seconds=bridge.cpu_seconds + time.thread_time())
+        report(STATS, "", passes=bridge.passes, cpu_seconds=time.process_time())
     finally:
         store.close()
     return 0 if caught_up else EXIT_BEHIND
+
+
+def lower_priority() -> None:
+    """Let training have the CPU first (the mirror may lag; training may not)."""
+    if hasattr(os, "nice"):
+        try:
+            os.nice(NICENESS)
+        except OSError:
+            pass
 
 
 def _wait_for_eof(source: IO[str], ended: threading.Event) -> None:
@@ -118,4 +122,5 @@ def _follow(store: Store, bridge: MlflowBridge, poll_interval: float,
 
 
 if __name__ == "__main__":
+    lower_priority()
     sys.exit(main())

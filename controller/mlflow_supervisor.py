@@ -72,6 +72,12 @@ class MirrorProcess:
     def start(self) -> None:
         self._thread.start()
 
+    @property
+    def pid(self) -> int | None:
+        """The mirror process's id while it runs."""
+        with self._lock:
+            return None if self._process is None else self._process.pid
+
     def close(self) -> bool:
         """Tell the process the experiment ended, wait while it writes what is left (up to
         `close_timeout` seconds and a margin), and return whether MLflow took everything."""
