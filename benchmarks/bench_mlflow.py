@@ -18,7 +18,10 @@ the mirror's start, which creates every MLflow run):
 - the mirror process's CPU per chunk and, with `--server-pid`, the MLflow
   server's (its process group's): the CPU the mirror costs the machine, which
   competes with training when the server shares its cores;
-- how long after the last chunk MLflow had everything.
+- how long after the last chunk the mirror process ended, and whether MLflow
+  had everything by then (the mirror gets 10 s after the experiment ends; the
+  process itself starts with the experiment, and its MLflow client import takes
+  seconds of CPU, so a short experiment with many runs may end first).
 """
 
 from __future__ import annotations
@@ -64,7 +67,8 @@ class Figures(NamedTuple):
     cpu: float  # training threads' CPU ms per chunk, steady state
     mirror_cpu: float  # mirror process CPU ms per chunk (whole run)
     server_cpu: float  # MLflow server CPU ms per chunk (whole run, with --server-pid)
-    caught_up: float  # seconds from the last chunk to the mirror's exit
+    ended: float  # seconds from the last chunk to the mirror process's exit
+    caught_up: bool  # MLflow took every change before the mirror process exited
 
 
 def server_cpu_seconds(pid: int | None) -> float:
@@ -109,7 +113,8 @@ def one_run(folder: Path, uri: str | None, runs: int, chunks: int, seconds: floa
     wall = (done[-1] - done[half]) * 1000 / steady
     cpu = ((loop_cpu[-1] - loop_cpu[half]) + (trainer.cpu[-1] - trainer.cpu[half])) * 1000 / steady
     mirror_cpu = controller.mirror.cpu_seconds * 1000 / len(done) if controller.mirror else 0.0
-    return Figures(wall, cpu, mirror_cpu, server * 1000 / len(done), ended - done[-1])
+    caught_up = bool(controller.mirror and controller.mirror.caught_up)
+    return Figures(wall, cpu, mirror_cpu, server * 1000 / len(done), ended - done[-1], caught_up)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,9 +138,10 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             off: list[Figures] = []
             on: list[Figures] = []
-            for _ in range(args.repeat):
-                off.append(one_run(folder, None, runs, chunks, seconds, args.server_pid))
-                on.append(one_run(folder, args.uri, runs, chunks, seconds, args.server_pid))
+            for repeat in range(args.repeat):  # off first, then on first: no order effect
+                for uri in (None, args.uri) if repeat % 2 == 0 else (args.uri, None):
+                    (on if uri else off).append(
+                        one_run(folder, uri, runs, chunks, seconds, args.server_pid))
 
             def median(figures: list[Figures], index: int) -> float:
                 return statistics.median(figure[index] for figure in figures)
@@ -147,8 +153,10 @@ def main(argv: list[str] | None = None) -> int:
                       f"{mirrored - base:+.3f} ms/chunk  (target <= 1 ms)")
             server = (f"; MLflow server CPU {median(on, 3) - median(off, 3):.3f} ms/chunk"
                       if args.server_pid else "")
-            print(f"    mirror process CPU {median(on, 2):.3f} ms/chunk{server}; MLflow had "
-                  f"everything {median(on, 4):.2f} s after the last chunk")
+            caught_up = sum(figure.caught_up for figure in on)
+            print(f"    mirror process CPU {median(on, 2):.3f} ms/chunk{server}; it ended "
+                  f"{median(on, 4):.2f} s after the last chunk, MLflow holding everything in "
+                  f"{caught_up} of {len(on)} runs (else the rest waits for the next start)")
     return 0
 
 
