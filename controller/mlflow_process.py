@@ -50,7 +50,9 @@ def main(stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s mlflow-mirror: %(message)s")
     try:
         settings: dict[str, Any] = json.loads(source.readline())
-    except ValueError:
+        for key in ("db", "experiment_id", "experiment_name", "tracking_uri"):
+            settings[key]  # noqa: B018  (present, or KeyError)
+    except (ValueError, KeyError, TypeError):
         print("rfconsole: the MLflow mirror process expects its settings as one JSON line.",
               file=sys.stderr)
         return 2
@@ -58,8 +60,11 @@ def main(stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
 
     def report(kind: str, message: str, **extra: Any) -> None:
         with lock:
-            sink.write(json.dumps({"kind": kind, "message": message, **extra}) + "\n")
-            sink.flush()
+            try:
+                sink.write(json.dumps({"kind": kind, "message": message, **extra}) + "\n")
+                sink.flush()
+            except (OSError, ValueError):  # the controller is gone: nobody to tell
+                pass
 
     ended = threading.Event()
     threading.Thread(target=_wait_for_eof, args=(source, ended), name="rfconsole-mirror-stdin",
@@ -103,14 +108,19 @@ def _follow(store: Store, bridge: MlflowBridge, poll_interval: float,
     """Mark the runs that change until `ended`, then once more (the experiment's last writes)."""
     experiment_id = bridge.experiment_id
     seen: follow.Changes | None = None
+    failing = False
     while True:
         last = ended.is_set()
         try:
             since = None if seen is None else seen.read_at - COMMIT_MARGIN
             now = follow.changes(store, experiment_id, since, None if seen is None else seen.revision)
-        except StoreError as exc:  # the database busy or away: the next poll tries again
-            LOGGER.warning("could not read the experiment's changes: %s", exc.message)
+        except Exception as exc:  # the database busy or away: the next poll tries again
+            if not failing:  # said once, not four times a second
+                text = exc.message if isinstance(exc, StoreError) else repr(exc)
+                LOGGER.warning("could not read the experiment's changes (retrying): %s", text)
+            failing = True
         else:
+            failing = False
             if seen is None:
                 bridge.mark_all()
             elif now.revision != seen.revision:

@@ -308,8 +308,9 @@ def test_a_killed_mirror_process_is_started_again_and_loses_and_duplicates_nothi
         assert steps(mlflow_server, run, "loss") == [1, 2, 3, 4, 5, 6]
 
 
+@pytest.mark.parametrize("settings", ["not json\n", '{"db": "sqlite:///x.db"}\n', "[1]\n", ""])
 def test_the_mirror_process_refuses_settings_it_cannot_read(
-        capsys: pytest.CaptureFixture[str]) -> None:
-    assert mlflow_process.main(io.StringIO("not json\n"), io.StringIO()) == 2
+        settings: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert mlflow_process.main(io.StringIO(settings), io.StringIO()) == 2
     assert capsys.readouterr().err == (
         "rfconsole: the MLflow mirror process expects its settings as one JSON line.\n")
