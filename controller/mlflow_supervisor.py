@@ -22,6 +22,7 @@ import logging
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -37,6 +38,7 @@ LOGGER = logging.getLogger("rfconsole.controller")
 
 TRACEBACK_LOG = events.TRACEBACK_LOG  # the process's stderr goes to logs/controller.log
 _FIRST_RESTART = 1.0  # seconds before a dead mirror process is started again (then doubled)
+_STEADY = 60.0  # a process that ran this long before it died had been working
 
 
 class MirrorProcess:
@@ -101,15 +103,20 @@ class MirrorProcess:
     def _supervise(self) -> None:
         pause = _FIRST_RESTART
         while True:
+            began = time.monotonic()
             code = self._run_once()
             if self._closing.is_set():
                 self.caught_up = code == 0
                 if code not in (0, EXIT_BEHIND):
                     self._warn_died(code, restarting=False)
                 return
-            self._warn_died(code, restarting=True)
+            if time.monotonic() - began > _STEADY:
+                pause = _FIRST_RESTART  # it had been running well: a new streak of failures
+            if pause == _FIRST_RESTART:  # said once per streak, not at every restart
+                self._warn_died(code, restarting=True)
             if self._closing.wait(pause):
                 self.caught_up = False
+                self._warn_died(code, restarting=False)
                 return
             pause = min(self.max_backoff, pause * 2)
 
