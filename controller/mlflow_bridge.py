@@ -133,8 +133,7 @@ class MlflowBridge:
         self._closing = threading.Event()  # write what is left now, without pauses
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._work, name="rfconsole-mlflow", daemon=True)
-        self.passes = 0  # successful passes, for tests and the benchmark
-        self.cpu_seconds = 0.0  # CPU time of the passes, for the benchmark
+        self.passes = 0  # successful passes, for tests and the mirror process's last report
 
     # --- the follower's side --------------------------------------------------
 
@@ -197,7 +196,7 @@ class MlflowBridge:
             self._take_events(due - time.monotonic())  # let changes gather into one pass
             if self._stop.is_set():
                 return
-            started, began = time.thread_time(), time.monotonic()
+            began = time.monotonic()
             try:
                 self._pass()
             except Exception as exc:  # MLflow away, or a bug here: never reaches training
@@ -207,8 +206,6 @@ class MlflowBridge:
                 due = time.monotonic() + backoff
                 self._went_down(str(exc) or type(exc).__name__, backoff)
                 continue
-            finally:
-                self.cpu_seconds += time.thread_time() - started
             backoff = 0.0
             # The server works on our requests while a pass waits for its answers, so a pass that
             # took t seconds (wall) waits 19t, up to _MAX_PAUSE: the mirror and the server are busy
