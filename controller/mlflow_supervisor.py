@@ -84,6 +84,8 @@ class MirrorProcess:
         """Tell the process the experiment ended, wait while it writes what is left (up to
         `close_timeout` seconds and a margin), and return whether MLflow took everything."""
         self._closing.set()
+        if self._thread.ident is None:  # never started
+            return False
         with self._lock:  # EOF: the process's last poll, its last writes, its exit
             if self._process is not None and self._process.stdin is not None:
                 try:
@@ -185,5 +187,5 @@ def _write_settings(pipe: IO[str], settings: dict[str, Any]) -> None:
     try:
         pipe.write(json.dumps(settings) + "\n")
         pipe.flush()
-    except OSError:  # the process died at once: its exit code says so
+    except (OSError, ValueError):  # the process died at once (its exit code says so), or closed
         pass

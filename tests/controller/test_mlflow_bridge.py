@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import signal
 import threading
 import uuid
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 from rfconsole.console.cli import main
-from rfconsole.controller import mlflow_bridge, mlflow_process
+from rfconsole.controller import mlflow_bridge, mlflow_process, mlflow_supervisor
 from rfconsole.controller import mlflow_mapping as mapping
 from rfconsole.db import InvalidError, Store, experiment_log
 
@@ -314,3 +315,25 @@ def test_the_mirror_process_refuses_settings_it_cannot_read(
     assert mlflow_process.main(io.StringIO(settings), io.StringIO()) == 2
     assert capsys.readouterr().err == (
         "rfconsole: the MLflow mirror process expects its settings as one JSON line.\n")
+
+
+@pytest.mark.slow
+def test_a_mirror_process_that_keeps_failing_is_reported_once_and_tried_again(
+        tmp_path: Path, kit: Any) -> None:
+    said: list[tuple[str, str]] = []
+    gone = Store.open(str(tmp_path / "gone" / "rfconsole.db"))
+    mirror = mlflow_supervisor.MirrorProcess(
+        gone, 1, "gone", tmp_path / "experiment", "http://127.0.0.1:9",
+        report=lambda kind, message: said.append((kind, message)))
+    gone.close()
+    shutil.rmtree(tmp_path / "gone")  # the mirror process cannot open the database
+    mirror.start()
+    try:
+        assert kit.wait_for(lambda: mirror.starts >= 2, timeout=60)
+    finally:
+        assert not mirror.close()
+    died = [message for _, message in said if "stopped unexpectedly" in message]
+    assert len(died) == 2, said  # once for the streak, once when the experiment ended meanwhile
+    assert "it is started again" in died[0]
+    assert "catch_up, writes the rest" in died[1]
+    assert (tmp_path / "experiment" / "logs" / "controller.log").read_text().strip()  # its traceback
