@@ -5,7 +5,7 @@
     bridge.mark([3, 4])        # these runs changed (bridge.mark_all(): every run may have)
     bridge.close()             # write what is left, then stop
 
-The controller does not run this in its own process: it starts the mirror
+The controller does not run this in the training process: it starts the mirror
 process (`mlflow_process`), which follows the experiment through the database
 and marks what changed, so training pays nothing for the HTTP and JSON work
 (see `mlflow_supervisor`). Here, a background thread turns marks into "this run
