@@ -53,7 +53,7 @@ INSTALL_HINT = ("Mirroring to MLflow needs the MLflow client; install it with "
 # Chunks' worth of metric points read and sent per run and pass, to bound memory after an outage.
 _CHUNKS_PER_PASS = 500
 # A pass that took t seconds is followed by a pause of at least _THROTTLE * t.
-_THROTTLE = 19
+_THROTTLE = 49
 _MAX_PAUSE = 10.0
 
 
@@ -208,9 +208,9 @@ class MlflowBridge:
                 continue
             backoff = 0.0
             # The server works on our requests while a pass waits for its answers, so a pass that
-            # took t seconds (wall) waits 19t, up to _MAX_PAUSE: the mirror and the server are busy
-            # about a twentieth of the time at most (unless a pass takes over half a second), and
-            # the runs' changes meanwhile gather into the next pass's batches.
+            # took t seconds (wall) waits 49t, up to _MAX_PAUSE: the mirror and the server are busy
+            # about a fiftieth of the time at most (unless a pass takes over a fifth of a second),
+            # and the runs' changes meanwhile gather into the next pass's batches.
             pause = min(_MAX_PAUSE, _THROTTLE * (time.monotonic() - began))
             due = time.monotonic() + max(self.flush_interval, pause)
             self.passes += 1

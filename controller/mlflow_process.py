@@ -40,7 +40,7 @@ LOGGER = logging.getLogger("rfconsole.controller")
 COMMIT_MARGIN = timedelta(seconds=5)
 EXIT_BEHIND = 3  # closed before MLflow took every change
 STATS = "mirror_stats"  # the last line's kind: {"passes": n, "cpu_seconds": s}
-NICENESS = 10  # below training in the CPU scheduler's eyes: the mirror may lag, training may not
+NICENESS = 19  # below training in the CPU scheduler's eyes: the mirror may lag, training may not
 
 
 def main(stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:

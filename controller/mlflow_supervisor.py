@@ -46,7 +46,7 @@ class MirrorProcess:
 
     def __init__(self, store: Store, experiment_id: int, experiment_name: str,
                  experiment_path: Path, tracking_uri: str, *,
-                 report: Callable[[str, str], None] | None = None, flush_interval: float = 1.0,
+                 report: Callable[[str, str], None] | None = None, flush_interval: float = 2.0,
                  poll_interval: float = 0.25, max_backoff: float = 30.0,
                  close_timeout: float = 10.0) -> None:
         require_client()
