@@ -1,12 +1,17 @@
 """The MLflow mirror: the experiment, its runs, params, metrics and statuses, copied into MLflow.
 
-    Controller(store, "lr-sweep", configs, trainer, mlflow_tracking_uri="http://127.0.0.1:5000")
+    bridge = MlflowBridge(store, experiment_id, "lr-sweep", "http://127.0.0.1:5000")
+    bridge.start()
+    bridge.mark([3, 4])        # these runs changed (bridge.mark_all(): every run may have)
+    bridge.close()             # write what is left, then stop
 
-The training loop only hands each controller event to `on_event`, which puts it
-on a queue (a few microseconds). A background thread turns events into "this
-run changed" marks and, at most every `flush_interval` seconds, brings each
-marked MLflow run in line with the run's row and metric history in the
-database: the database is the truth, the mirror only copies it. So:
+The controller does not run this in the training process: it starts the mirror
+process (`mlflow_process`), which follows the experiment through the database
+and marks what changed, so training pays nothing for the HTTP and JSON work
+(see `mlflow_supervisor`). Here, a background thread turns marks into "this run
+changed" and, at most every `flush_interval` seconds, brings each marked MLflow
+run in line with the run's row and metric history in the database: the
+database is the truth, the mirror only copies it. So:
 
 - nothing is lost: what could not be written stays marked and is retried with
   backoff (a warning in the experiment log says MLflow is unreachable; one more
@@ -30,7 +35,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -45,12 +50,11 @@ LOGGER = logging.getLogger("rfconsole.controller")
 
 INSTALL_HINT = ("Mirroring to MLflow needs the MLflow client; install it with "
                 "pip install 'rfconsole[mlflow]' (or pip install mlflow-skinny).")
-# Events after which every run is brought in line (the controller changed runs in bulk).
-_EVERY_RUN = frozenset({events.EXPERIMENT_STARTED, events.EXPERIMENT_ENDED})
 # Chunks' worth of metric points read and sent per run and pass, to bound memory after an outage.
 _CHUNKS_PER_PASS = 500
-# A pass that took c seconds of CPU is followed by a pause of at least _THROTTLE * c.
-_THROTTLE = 19
+# A pass that took t seconds is followed by a pause of at least _THROTTLE * t.
+_THROTTLE = 49
+_MAX_PAUSE = 10.0
 
 
 def client_installed() -> bool:
@@ -117,7 +121,7 @@ class MlflowBridge:
         self.max_backoff = max_backoff
         self.close_timeout = close_timeout
         self._client = client
-        self._events: queue.SimpleQueue[tuple[str, int | None, int | None]] = queue.SimpleQueue()
+        self._events: queue.SimpleQueue[int | None] = queue.SimpleQueue()  # a run id; None: all
         self._dirty: set[int] = set()
         self._all_dirty = True  # the first pass brings every run in line
         self._mirrors: dict[int, _Mirror] = {}
@@ -129,18 +133,20 @@ class MlflowBridge:
         self._closing = threading.Event()  # write what is left now, without pauses
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._work, name="rfconsole-mlflow", daemon=True)
-        self.passes = 0  # successful passes, for tests and the benchmark
-        self.cpu_seconds = 0.0  # CPU time of the passes, for the benchmark
+        self.passes = 0  # successful passes, for tests and the mirror process's last report
 
-    # --- the controller's side ------------------------------------------------
+    # --- the follower's side --------------------------------------------------
 
-    def on_event(self, event: events.ControllerEvent) -> None:
-        """A controller event listener: O(1), never blocks, never raises."""
-        if event.kind in (events.MIRROR_WARNING, events.MIRROR_INFO):
-            return
-        new_run = event.details.get("new_run_id") if event.details else None
-        self._events.put((event.kind, event.run_id, new_run))
-        self._idle.clear()  # after the put: see _work
+    def mark(self, run_ids: Iterable[int]) -> None:
+        """These runs changed: bring their MLflow runs in line. Never blocks."""
+        for run_id in run_ids:
+            self._events.put(run_id)
+        self._idle.clear()  # after the puts: see _work
+
+    def mark_all(self) -> None:
+        """Any run may have changed: bring every one in line. Never blocks."""
+        self._events.put(None)
+        self._idle.clear()
 
     def start(self) -> None:
         self._thread.start()
@@ -190,7 +196,7 @@ class MlflowBridge:
             self._take_events(due - time.monotonic())  # let changes gather into one pass
             if self._stop.is_set():
                 return
-            started = time.thread_time()
+            began = time.monotonic()
             try:
                 self._pass()
             except Exception as exc:  # MLflow away, or a bug here: never reaches training
@@ -200,11 +206,13 @@ class MlflowBridge:
                 due = time.monotonic() + backoff
                 self._went_down(str(exc) or type(exc).__name__, backoff)
                 continue
-            finally:
-                self.cpu_seconds += time.thread_time() - started
             backoff = 0.0
-            # At most about a twentieth of a core: a pass that took c CPU seconds waits 19c.
-            due = time.monotonic() + max(self.flush_interval, _THROTTLE * (time.thread_time() - started))
+            # The server works on our requests while a pass waits for its answers, so a pass that
+            # took t seconds (wall) waits 49t, up to _MAX_PAUSE: the mirror and the server are busy
+            # about a fiftieth of the time at most (unless a pass takes over a fifth of a second),
+            # and the runs' changes meanwhile gather into the next pass's batches.
+            pause = min(_MAX_PAUSE, _THROTTLE * (time.monotonic() - began))
+            due = time.monotonic() + max(self.flush_interval, pause)
             self.passes += 1
             self._came_back()
             if not self._dirty and not self._all_dirty and self._events.empty():
@@ -225,7 +233,7 @@ class MlflowBridge:
                     return
                 wait = min(wait, left)
             try:
-                self._mark(*self._events.get(timeout=wait))
+                self._mark(self._events.get(timeout=wait))
             except queue.Empty:
                 continue
             self._drain()
@@ -236,16 +244,15 @@ class MlflowBridge:
         """Mark what is already queued, without waiting."""
         while True:
             try:
-                self._mark(*self._events.get_nowait())
+                self._mark(self._events.get_nowait())
             except queue.Empty:
                 return
 
-    def _mark(self, kind: str, run_id: int | None, new_run: int | None) -> None:
-        if kind in _EVERY_RUN:
+    def _mark(self, run_id: int | None) -> None:
+        if run_id is None:
             self._all_dirty = True
-        for changed in (run_id, new_run):
-            if changed is not None:
-                self._dirty.add(changed)
+        else:
+            self._dirty.add(run_id)
 
     # --- one pass: bring the marked runs in line -----------------------------------
 

@@ -31,7 +31,7 @@ from rfconsole.db import (
     runs,
 )
 
-from . import events, mlflow_bridge, opening
+from . import events, mlflow_bridge, mlflow_supervisor, opening
 from .checkpoints import CheckpointStore
 from .chunks import ChunkOutcome
 from .context import ExperimentContext
@@ -110,12 +110,13 @@ class Controller:
             shape=self.shape, pace=pace, ray_address=ray_address,
             resources_per_run=resources_per_run)
         self.reporter = events.EventReporter(self.experiment_path, self.experiment_name, on_event)
-        self.mirror: mlflow_bridge.MlflowBridge | None = None
+        # The MLflow mirror is a process of its own that follows the database: training does
+        # no MLflow work (see mlflow_supervisor).
+        self.mirror: mlflow_supervisor.MirrorProcess | None = None
         if mlflow_tracking_uri:
-            self.mirror = mlflow_bridge.MlflowBridge(
-                store, self.experiment_id, self.experiment_name, mlflow_tracking_uri,
-                report=lambda kind, message: self.reporter.emit(kind, message))
-            self.reporter.listeners.append(self.mirror.on_event)
+            self.mirror = mlflow_supervisor.MirrorProcess(
+                store, self.experiment_id, self.experiment_name, self.experiment_path,
+                mlflow_tracking_uri, report=lambda kind, message: self.reporter.emit(kind, message))
         self._end_requested = threading.Event()
         self.watch = InterruptWatch(self._end_requested)
         self.rotation = Rotation()

@@ -6,13 +6,18 @@ run ids start at 1 again.
 
 from __future__ import annotations
 
+import io
 import os
+import shutil
+import signal
+import threading
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 from rfconsole.console.cli import main
-from rfconsole.controller import mlflow_bridge
+from rfconsole.controller import mlflow_bridge, mlflow_process, mlflow_supervisor
 from rfconsole.controller import mlflow_mapping as mapping
 from rfconsole.db import InvalidError, Store, experiment_log
 
@@ -251,3 +256,84 @@ def test_names_mlflow_refuses_are_cleaned_and_passwords_hidden() -> None:
     assert mapping.mlflow_name("val/loss (ema)") == "val/loss _ema_"
     assert mlflow_bridge.shown_uri("https://ana:s3cret@mlflow.example.org:5000/x") == (
         "https://ana:***@mlflow.example.org:5000/x")
+
+
+@pytest.mark.slow
+def test_training_does_no_mlflow_work_the_mirror_is_a_process_of_its_own(
+        mlflow_server: str, make_controller: Any, trainer: Any, kit: Any, db_path: Any) -> None:
+    name = _name()
+    controller = make_controller(name=name, mlflow_tracking_uri=mlflow_server)
+    seen: dict[str, Any] = {}
+
+    def look() -> None:
+        assert kit.wait_for(lambda: controller.mirror.pid is not None, 30)
+        seen["threads"] = [thread.name for thread in threading.enumerate()]
+        seen["cmdline"] = Path(f"/proc/{controller.mirror.pid}/cmdline").read_bytes()
+        seen["mirrored"] = kit.wait_for(lambda: "1" in mlflow_runs(mlflow_server, name), 60)
+
+    trainer.hooks[(1, 1)] = look
+    assert controller.run().status == "completed"
+    assert seen["mirrored"]
+    # No thread here talks to MLflow: only the one waiting on the mirror process's reports.
+    assert "rfconsole-mlflow" not in seen["threads"]
+    assert "rfconsole-mlflow-supervisor" in seen["threads"]
+    # The settings (the database URL may hold a password) go through a pipe, not the command line.
+    assert seen["cmdline"].split(b"\0")[1:3] == [b"-m", b"rfconsole.controller.mlflow_process"]
+    assert str(db_path).encode() not in seen["cmdline"]
+    assert mlflow_server.encode() not in seen["cmdline"]
+    assert controller.mirror.pid is None  # exited with the experiment
+    assert controller.mirror.caught_up
+
+
+@pytest.mark.slow
+def test_a_killed_mirror_process_is_started_again_and_loses_and_duplicates_nothing(
+        mlflow_server: str, make_controller: Any, trainer: Any, kit: Any) -> None:
+    name = _name()
+    trainer.seconds = 0.02
+    controller = make_controller(name=name, mlflow_tracking_uri=mlflow_server)
+
+    def kill_once_mirrored() -> None:
+        assert kit.wait_for(lambda: "1" in mlflow_runs(mlflow_server, name), timeout=60)
+        os.kill(controller.mirror.pid, signal.SIGKILL)
+
+    trainer.hooks[(1, 2)] = kill_once_mirrored
+    trainer.hooks[(2, 4)] = lambda: kit.wait_for(lambda: controller.mirror.starts == 2, 30)
+    assert controller.run().status == "completed"
+    assert controller.mirror.starts == 2
+    assert "The MLflow mirror process for " + mlflow_server + " stopped unexpectedly" in (
+        log_text(controller))
+    found = mlflow_runs(mlflow_server, name)  # fails on a duplicate
+    assert sorted(found) == ["1", "2"]
+    for run in found.values():
+        assert run.info.status == "FINISHED"
+        assert steps(mlflow_server, run, "loss") == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.parametrize("settings", ["not json\n", '{"db": "sqlite:///x.db"}\n', "[1]\n", ""])
+def test_the_mirror_process_refuses_settings_it_cannot_read(
+        settings: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert mlflow_process.main(io.StringIO(settings), io.StringIO()) == 2
+    assert capsys.readouterr().err == (
+        "rfconsole: the MLflow mirror process expects its settings as one JSON line.\n")
+
+
+@pytest.mark.slow
+def test_a_mirror_process_that_keeps_failing_is_reported_once_and_tried_again(
+        tmp_path: Path, kit: Any) -> None:
+    said: list[tuple[str, str]] = []
+    gone = Store.open(str(tmp_path / "gone" / "rfconsole.db"))
+    mirror = mlflow_supervisor.MirrorProcess(
+        gone, 1, "gone", tmp_path / "experiment", "http://127.0.0.1:9",
+        report=lambda kind, message: said.append((kind, message)))
+    gone.close()
+    shutil.rmtree(tmp_path / "gone")  # the mirror process cannot open the database
+    mirror.start()
+    try:
+        assert kit.wait_for(lambda: mirror.starts >= 2, timeout=60)
+    finally:
+        assert not mirror.close()
+    died = [message for _, message in said if "stopped unexpectedly" in message]
+    assert len(died) == 2, said  # once for the streak, once when the experiment ended meanwhile
+    assert "it is started again" in died[0]
+    assert "catch_up, writes the rest" in died[1]
+    assert (tmp_path / "experiment" / "logs" / "controller.log").read_text().strip()  # its traceback
