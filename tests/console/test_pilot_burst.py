@@ -56,6 +56,7 @@ async def settle(pilot: Any, kit: Any, condition: Any, what: str) -> None:
                           for node in screen.walk_children(with_self=True))])
 
 
+@pytest.mark.slow
 async def test_filter_takes_the_whole_burst(store: Store, seeded: Any, kit: Any) -> None:
     app = kit.console_app(store)
     async with app.run_test(size=(120, 36)) as pilot:

@@ -55,6 +55,7 @@ def check_against_database(store: Store, rows: list[dict[str, str]]) -> int:
     return checked
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [(60, 24), (80, 24), (120, 35)])
 async def test_every_number_on_screen_is_the_database_value(
         store: Store, seeded: Any, kit: Any, size: tuple[int, int]) -> None:

@@ -27,6 +27,7 @@ def descriptions(*owners: type) -> set[str]:
             if binding.description and binding.action != "read_only"}
 
 
+@pytest.mark.slow
 async def test_help_shows_the_keys_of_the_screen_it_was_opened_on(
         store: Store, seeded: Any, kit: Any) -> None:
     app = kit.console_app(store, refresh=60)
@@ -49,6 +50,7 @@ async def test_help_shows_the_keys_of_the_screen_it_was_opened_on(
         assert "mark every run shown" not in text
 
 
+@pytest.mark.slow
 async def test_op_keys_in_readonly_say_so(store: Store, seeded: Any, kit: Any) -> None:
     app = kit.console_app(store, refresh=60, readonly=True)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -95,6 +97,7 @@ def test_status_colon_value_and_key_op_value_both_filter(store: Store, seeded: A
         parse_filter("status:RUNNING")
 
 
+@pytest.mark.slow
 async def test_a_filter_matching_nothing_says_so(store: Store, seeded: Any, kit: Any) -> None:
     app = kit.console_app(store, refresh=60)
     async with app.run_test(size=(120, 30)) as pilot:

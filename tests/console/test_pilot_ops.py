@@ -114,6 +114,7 @@ async def test_clone_modify_submits_the_whole_edited_config_and_shows_the_new_ru
         assert any(f"queued as new run {op.new_run_id}" in text for text in kit.notifications(app))
 
 
+@pytest.mark.slow
 async def test_clone_modify_shows_schema_errors_before_submit(store: Store, seeded: Any, kit: Any) -> None:
     app = kit.console_app(store)
     async with app.run_test(size=(120, 36)) as pilot:

@@ -50,6 +50,7 @@ async def test_cursor_sort_and_marks_survive_a_refresh_that_changes_a_row(
         assert table.sort_reverse
 
 
+@pytest.mark.slow
 async def test_an_unchanged_database_is_not_read_again(store: Store, seeded: Any,
                                                        kit: Any) -> None:
     app = kit.console_app(store)
@@ -285,6 +286,7 @@ async def test_a_failed_read_is_a_sentence_and_the_loop_goes_on(
         assert "retrying" not in str(status.render())
 
 
+@pytest.mark.slow
 async def test_rows_hidden_by_the_filter_come_back_up_to_date(store: Store, seeded: Any,
                                                               kit: Any) -> None:
     app = kit.console_app(store)

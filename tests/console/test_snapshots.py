@@ -65,6 +65,7 @@ def test_run_detail(snap_compare: Any, store: Store, seeded: Any, kit: Any) -> N
     assert snap_compare(app, terminal_size=(120, 36), run_before=settled(kit, open_detail))
 
 
+@pytest.mark.slow
 def test_clone_dialog_with_a_schema_error(snap_compare: Any, store: Store, seeded: Any,
                                           kit: Any) -> None:
     app = kit.console_app(store, refresh=60)

@@ -22,6 +22,20 @@ import pytest
 from rfconsole.controller import ChunkContext, Controller, ControllerEvent
 from rfconsole.db import Store, ic_ops, metrics, runs
 
+# The PyTorch tests are slow as a whole: importing torch alone takes seconds. A run that leaves
+# slow tests out (`pytest -m "not slow"`) does not even import their modules.
+TORCH_TEST_MODULES = ("test_torch_adapter.py", "test_torch_controller.py", "test_torch_demo.py")
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    if collection_path.name in TORCH_TEST_MODULES and _leaves_out_slow_tests(config):
+        return True
+    return None
+
+
+def _leaves_out_slow_tests(config: pytest.Config) -> bool:
+    return " ".join(str(config.getoption("markexpr") or "").split()) == "not slow"
+
 
 @dataclass
 class ChunkCall:

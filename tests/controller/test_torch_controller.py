@@ -7,6 +7,9 @@ import os
 
 import pytest
 
+# Slow as a whole (importing torch takes seconds): see TORCH_TEST_MODULES in conftest.py.
+pytestmark = pytest.mark.slow
+
 # CI installs the torch extra, so there a missing PyTorch is a failure, not a skip; a CI job on a
 # Python without a CPU build of torch sets RFCONSOLE_TORCH_TESTS=optional.
 if os.environ.get("CI", "").lower() in ("1", "true", "yes") \

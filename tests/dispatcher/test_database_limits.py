@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from rfconsole.db import Store, runs
@@ -52,6 +53,7 @@ def _race(app: Flask, route: str, bodies: list[dict[str, object]], copies: int) 
     return statuses
 
 
+@pytest.mark.slow
 def test_identical_resumes_and_clones_race_to_one_each(app: Flask, store: Store, seeded: Seeded) -> None:
     with store.write() as session:
         stopped = [runs.create_run(session, experiment_id=seeded.experiment_id, config_leaf={"learning_rate": 0.1},
