@@ -172,7 +172,7 @@ class ListingSnapshot:
             return self._conn.execute(_VERSIONS_SINCE, {"wanted_experiment_id": experiment_id,
                                                         "since": since}).all()
         # The stamp is bound as SQLite stores it, by the column's own processor.
-        stamp = RUNS.updated_at.type.bind_processor(self._conn.dialect)
+        stamp = RUNS.updated_at.type.dialect_impl(self._conn.dialect).bind_processor(self._conn.dialect)
         return self._driver("versions_since", _VERSIONS_SINCE,
                             {"wanted_experiment_id": experiment_id, "since": stamp(since) if stamp else since})
 

@@ -7,8 +7,12 @@ afterwards) instead of an SQLite file, and tests marked `sqlite_only` are skippe
 
 from __future__ import annotations
 
+import datetime
 import os
+import sqlite3
+import sys
 import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +33,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("sqlite_only"):
             item.add_marker(skip)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """On Python before 3.12, warn as 3.12+ does when a datetime reaches sqlite3 unconverted.
+
+    Python 3.12 deprecated sqlite3's default datetime adapter; code that hands the driver a
+    datetime (instead of the column's own text form) then fails under filterwarnings=error.
+    Warning the same way here makes the tests catch it on every supported Python.
+    """
+    if sys.version_info < (3, 12):
+        def adapt(value: datetime.datetime) -> str:
+            warnings.warn("The default datetime adapter is deprecated as of Python 3.12",
+                          DeprecationWarning, stacklevel=2)
+            return value.isoformat(" ")
+
+        sqlite3.register_adapter(datetime.datetime, adapt)
 
 
 @pytest.fixture(autouse=True)

@@ -48,7 +48,7 @@ def test_a_version_2_database_is_migrated_on_open_and_keeps_its_rows(fresh_db_ur
         assert run.config_leaf == {"lr": 0.1}
         # The changed-since read finds the old run, then a newly written one only.
         with listing.snapshot(store.engine) as snap:
-            assert [row[0] for row in snap.versions_since(experiment.id, run.updated_at)] == [1]
+            assert [row[0] for row in snap.versions_since(experiment.id, run.updated_at - timedelta(seconds=1))] == [1]
         with store.write() as session:
             added = runs.create_run(session, experiment_id=experiment.id, config_leaf={}, num_chunks=1,
                                     num_epochs=1)
