@@ -7,13 +7,14 @@ afterwards) instead of an SQLite file, and tests marked `sqlite_only` are skippe
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import sqlite3
 import sys
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -67,24 +68,37 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "rfconsole.db"
 
 
-@pytest.fixture
-def fresh_db_url(db_path: Path) -> Iterator[str]:
-    """The URL of a new, empty database: an SQLite file, or a new schema on RFCONSOLE_TEST_DB."""
-    if SERVER_URL is None:
-        yield f"sqlite:///{db_path}"
-        return
-    schema = f"rfc_test_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(SERVER_URL)
+@contextlib.contextmanager
+def fresh_schema(server_url: str, prefix: str = "rfc_test") -> Iterator[str]:
+    """The URL of a new schema on the PostgreSQL server at `server_url`, dropped afterwards."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(server_url)
     try:
         with admin.begin() as conn:
             conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-        url = make_url(SERVER_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+        url = make_url(server_url).update_query_dict({"options": f"-csearch_path={schema}"})
         yield url.render_as_string(hide_password=False)
     finally:
         with admin.begin() as conn:
             conn.exec_driver_sql("SET LOCAL lock_timeout = '20s'")
             conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def new_schema() -> Callable[..., contextlib.AbstractContextManager[str]]:
+    """`fresh_schema`, for tests in other folders: `with new_schema(server_url) as url: ...`."""
+    return fresh_schema
+
+
+@pytest.fixture
+def fresh_db_url(db_path: Path) -> Iterator[str]:
+    """The URL of a new, empty database: an SQLite file, or a new schema on RFCONSOLE_TEST_DB."""
+    if SERVER_URL is None:
+        yield f"sqlite:///{db_path}"
+        return
+    with fresh_schema(SERVER_URL) as url:
+        yield url
 
 
 @pytest.fixture

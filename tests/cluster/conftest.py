@@ -17,15 +17,12 @@ import shlex
 import shutil
 import subprocess
 import tempfile
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from rfconsole.db import Store
-from sqlalchemy import create_engine
-from sqlalchemy.engine import make_url
 
 SERVER_URL = os.environ.get("RFCONSOLE_TEST_DB") or None  # read before the autouse fixture clears it
 NODE_OBJECT_STORE = 80 * 1024 * 1024  # bytes per node; Ray's minimum is about 75 MB
@@ -87,20 +84,10 @@ def postgres_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def pg_url(postgres_url: str) -> Iterator[str]:
+def pg_url(postgres_url: str, new_schema: Callable[..., Any]) -> Iterator[str]:
     """The URL of a new schema on the session's PostgreSQL server, dropped afterwards."""
-    schema = f"rfc_ray_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(postgres_url)
-    try:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-        url = make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema}"})
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql("SET LOCAL lock_timeout = '20s'")
-            conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        admin.dispose()
+    with new_schema(postgres_url, prefix="rfc_ray") as url:
+        yield url
 
 
 @pytest.fixture
