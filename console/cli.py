@@ -11,7 +11,6 @@ import os
 import platform
 import sys
 from collections.abc import Callable, Sequence
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any, NoReturn
 
 EXIT_USAGE = 2
@@ -19,6 +18,8 @@ TRAINERS = ("numpy", "torch")  # the demo's trainers (rfconsole.controller.demo_
 
 
 def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version  # ~20 ms: only for --version
+
     try:
         return version("rfconsole")
     except PackageNotFoundError:  # running from a source tree that is not installed

@@ -14,10 +14,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from rfconsole.db import Store
 from rfconsole.db.errors import StoreError
 
-from .app import URL_PREFIX, create_app, prewarm_in_background
+from .app import URL_PREFIX, attach_store, create_app, fail_state, prewarm_in_background
 from .config import DEFAULTS, ConfigError, from_env
 from .errors import ServerStartError
 from .security import check_bind
@@ -56,30 +55,36 @@ def serve_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    """Listen first, then open the database: the first answer (a health check) comes before the
+    data layer has even loaded; views that read data wait for the database, and a database that
+    cannot be opened ends `serve` with its one sentence."""
     try:
         settings = serve_settings(args)
         host: str = settings["BIND_HOSTS"][0]
         token: str | None = settings.get("TOKEN") or None
         check_bind(host, token, bool(settings.get("INSECURE")))
-        store = Store.open(settings.get("DB"))
-    except (ConfigError, ServerStartError, StoreError) as exc:
+        # The listing is encoded once the server is listening (10,000 runs: ~0.1 s).
+        app = create_app(None, config={**settings, "PREWARM": False})
+    except (ConfigError, ServerStartError) as exc:
         _say(exc.message)
         return EXIT_FAILURE
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    try:
-        # The listing is encoded once the server is listening (10,000 runs: ~0.1 s).
-        app = create_app(store, config={**settings, "PREWARM": False})
-    except ConfigError as exc:
-        store.close()
-        _say(exc.message)
-        return EXIT_FAILURE
     server = DispatcherServer(app, host=host, port=settings["PORT"])
     try:
         server.start()
     except ServerStartError as exc:
-        store.close()
         _say(exc.message)
         return EXIT_FAILURE
+    try:
+        from rfconsole.db.store import Store  # SQLAlchemy, SQLModel and pydantic load here
+
+        store = Store.open(settings.get("DB"))
+    except StoreError as exc:
+        fail_state(app, exc.message)
+        server.stop()
+        _say(exc.message)
+        return EXIT_FAILURE
+    attach_store(app, store)
     warming = prewarm_in_background(app) if settings.get("PREWARM", True) else None
     stop = threading.Event()
     previous = _on_stop_signals(stop)

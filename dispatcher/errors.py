@@ -33,10 +33,11 @@ BUSY_MESSAGE = ("The database is busy with another writer past the wait limit; n
 class ApiError(Exception):
     """A refusal with its HTTP status and the sentence the client sees."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.retry_after = retry_after  # seconds, sent as Retry-After when set
 
 
 def error_response(status: int, message: str) -> Response:
@@ -121,7 +122,10 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
-        return error_response(exc.status, exc.message)
+        response = error_response(exc.status, exc.message)
+        if exc.retry_after is not None:
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     def _refused(exc: BaseException, refusal: Response) -> Response:
         left_out = throttle.admit(("database", database_problem(exc)))

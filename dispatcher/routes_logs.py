@@ -2,25 +2,35 @@
 
 The file read is always the one the database records for the experiment
 (`<experiment path>/logs/experiment.log`); no request field ever becomes a path.
+
+The data layer and the request bodies (SQLAlchemy, SQLModel, pydantic) are
+imported inside the views, so that `serve` answers before they load (app.py).
 """
 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response
-from rfconsole.db import ExperimentRead, experiment_log, experiments
+from rfconsole.db import experiment_log
 
-from .bodies import LogsBody, parse_body
 from .errors import ApiError
 from .responses import json_response
 from .state import state
+
+if TYPE_CHECKING:
+    from rfconsole.db.models import ExperimentRead
 
 logs = Blueprint("logs", __name__)
 logger = logging.getLogger("rfconsole.dispatcher")
 
 
 def _tail(component: str | None) -> Response:
+    from rfconsole.db import experiments
+
+    from .bodies import LogsBody, parse_body
+
     body = parse_body(LogsBody, optional=True)
     experiment: ExperimentRead | None
     with state().store.read() as session:

@@ -1,14 +1,14 @@
-"""Health, the OpenAPI document, and the experiment routes."""
+"""Health, the OpenAPI document, and the experiment routes.
+
+The data layer and the request bodies (SQLAlchemy, SQLModel, pydantic) are
+imported inside the views, so that `serve` answers before they load (app.py).
+"""
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 from flask import Blueprint, Response, current_app
-from rfconsole.db import experiments
 from rfconsole.db.errors import NotFoundError
 
-from .bodies import ExperimentNameBody, parse_body
 from .errors import ApiError
 from .responses import json_response, raw_json_response
 from .rows import experiment_dict
@@ -18,6 +18,8 @@ meta = Blueprint("meta", __name__)
 
 
 def server_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("rfconsole")
     except PackageNotFoundError:  # running from a checkout that is not installed
@@ -46,12 +48,16 @@ def openapi() -> Response:
 
 @meta.get("/get-all-experiment-names")
 def get_all_experiment_names() -> Response:
+    from rfconsole.db import experiments
+
     with state().store.read() as session:
         return json_response(experiments.list_experiment_names(session))
 
 
 @meta.get("/get-running-experiment")
 def get_running_experiment() -> Response:
+    from rfconsole.db import experiments
+
     with state().store.read() as session:
         running = experiments.get_running_experiment(session)
     if running is None:
@@ -61,12 +67,18 @@ def get_running_experiment() -> Response:
 
 @meta.get("/get-experiment-by-name/<path:name>")
 def get_experiment_by_name(name: str) -> Response:
+    from rfconsole.db import experiments
+
     with state().store.read() as session:
         return json_response(experiment_dict(experiments.get_experiment_by_name(session, name)))
 
 
 @meta.post("/is-experiment-running")
 def is_experiment_running() -> Response:
+    from rfconsole.db import experiments
+
+    from .bodies import ExperimentNameBody, parse_body
+
     body = parse_body(ExperimentNameBody)
     with state().store.read() as session:
         try:

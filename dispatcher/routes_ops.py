@@ -8,6 +8,9 @@ Before any of that, every op request (POST) is refused when this dispatcher is
 read-only (403), and when its body is not declared JSON (415): a web page can
 send a form or text body to another site without asking first, but not a JSON
 one. A refusal repeated for the same run and reason is logged once per 10 s.
+
+The data layer and the request bodies (SQLAlchemy, SQLModel, pydantic) are
+imported inside the views, so that `serve` answers before they load (app.py).
 """
 
 from __future__ import annotations
@@ -16,11 +19,8 @@ import logging
 from typing import Any
 
 from flask import Blueprint, Response, request
-from rfconsole.db import experiments, ic_ops
 from rfconsole.db.errors import StoreError
-from rfconsole.db.listing import run_experiment_id
 
-from .bodies import CloneBody, RunIdBody, parse_body, query_int
 from .errors import ApiError
 from .refusals import repeats_note
 from .responses import json_response
@@ -66,6 +66,8 @@ def _log_refusal(run_id: int, what: str, exc: StoreError) -> None:
         return
     message = f"{what} of run {run_id} from {_origin()} refused: {exc.message}{repeats_note(left_out)}"
     logger.info(message)
+    from rfconsole.db.listing import run_experiment_id
+
     experiment_id = run_experiment_id(state().store.engine, run_id)
     if experiment_id is not None:  # an unknown run: the process log only
         state().log_event(experiment_id, "WARNING", message)
@@ -75,6 +77,8 @@ def _request(operation: str, run_id: int, **options: Any) -> Any:
     what = operation.lower().replace("_", "-")
     try:
         if options:
+            from rfconsole.db import ic_ops
+
             with state().store.write() as session:
                 op = ic_ops.request_op(session, operation, run_id=run_id, origin=_origin(), **options)
         else:  # stop, resume, delete: the data layer's fast path where it has one
@@ -90,6 +94,8 @@ def _request(operation: str, run_id: int, **options: Any) -> Any:
 
 
 def _simple(operation: str) -> Response:
+    from .bodies import RunIdBody, parse_body
+
     body = parse_body(RunIdBody)
     op = _request(operation, body.run_id)
     return json_response({"message": _MESSAGES[operation], "ic_id": op.ic_id})
@@ -112,6 +118,8 @@ def delete_run() -> Response:
 
 @ops.post("/clone-modify-run")
 def clone_modify_run() -> Response:
+    from .bodies import CloneBody, parse_body
+
     body = parse_body(CloneBody)
     op = _request("CLONE_MODIFY", body.run_id, warm_start=body.warm_start, **body.clone_config())
     return json_response({
@@ -124,6 +132,8 @@ def clone_modify_run() -> Response:
 @ops.get("/all-operations")
 def all_operations() -> Response:
     """The PENDING ops of every experiment, oldest first."""
+    from rfconsole.db import ic_ops
+
     with state().store.read() as session:
         pending = ic_ops.list_pending(session)
     return json_response([op_dict(op) for op in pending])
@@ -133,6 +143,10 @@ def all_operations() -> Response:
 def get_ic_ops() -> Response:
     """The ops history with outcomes, newest first: of one run (and its clones' creation)
     with `run_id`, else of the named or current experiment."""
+    from rfconsole.db import experiments, ic_ops
+
+    from .bodies import query_int
+
     run_id = query_int("run_id")
     status = request.args.get("status")
     limit = query_int("limit")

@@ -1,12 +1,13 @@
-"""Reading runs: the listing (with ETag / 304), one run, and a run's metric history."""
+"""Reading runs: the listing (with ETag / 304), one run, and a run's metric history.
+
+The data layer and the request bodies (SQLAlchemy, SQLModel, pydantic) are
+imported inside the views, so that `serve` answers before they load (app.py).
+"""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, request
-from rfconsole.db import metrics
-from rfconsole.db import runs as runs_data
 
-from .bodies import RunIdBody, parse_body, query_int
 from .errors import ApiError
 from .responses import json_response, raw_json_response
 from .rows import fetch_run
@@ -17,11 +18,15 @@ runs = Blueprint("runs", __name__)
 
 def _statuses(text: str | None) -> list[str] | None:
     """`status=ONGOING,STOPPED` -> ["ONGOING", "STOPPED"]; the data layer refuses unknown ones."""
+    from rfconsole.db import runs as runs_data
+
     return None if text is None else runs_data.check_statuses(text.split(","))
 
 
 @runs.get("/get-all-runs")
 def get_all_runs() -> Response:
+    from .bodies import query_int
+
     listing = state().listing.get(
         experiment=request.args.get("experiment") or None,
         statuses=_statuses(request.args.get("status")),
@@ -41,6 +46,8 @@ def get_all_runs() -> Response:
 
 @runs.post("/get-run")
 def get_run() -> Response:
+    from .bodies import RunIdBody, parse_body
+
     body = parse_body(RunIdBody)
     run = fetch_run(state().store, body.run_id)
     if run is None:
@@ -50,6 +57,11 @@ def get_run() -> Response:
 
 @runs.get("/get-run-metrics")
 def get_run_metrics() -> Response:
+    from rfconsole.db import metrics
+    from rfconsole.db import runs as runs_data
+
+    from .bodies import query_int
+
     run_id = query_int("run_id")
     if run_id is None:
         raise ApiError(400, "Query parameter run_id is required (a whole number of 0 or more).")

@@ -13,10 +13,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from rfconsole.db.store import Store
+
+if TYPE_CHECKING:
+    from rfconsole.db.store import Store
 
 _loads = orjson.loads
 

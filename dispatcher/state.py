@@ -1,4 +1,10 @@
-"""What the views share: the store, the run listing, where each experiment logs, read-only or not."""
+"""What the views share: the store, the run listing, where each experiment logs, read-only or not.
+
+An app made before its database is open (what `serve` does, so that it answers
+while the data layer loads) holds an `Opening` until `install_state` is called;
+`state()` waits for it, so a view that reads data is answered once the database
+is open, or refused in one sentence when it could not be opened.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +12,23 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app
-from rfconsole.db import Store, experiment_log
-from rfconsole.db.listing import experiment_location
+from rfconsole.db import experiment_log
 
-from .listing import RunListing
+from .errors import ApiError
 from .refusals import RefusalThrottle
 
+if TYPE_CHECKING:
+    from rfconsole.db.store import Store
+
+    from .listing import RunListing
+
 EXTENSION_KEY = "rfconsole"
+OPENING_KEY = "rfconsole.opening"
+# How long a request waits for a database that is still being opened.
+OPEN_WAIT_SECONDS = 30.0
 DISPATCHER_LOG = "dispatcher.log"
 logger = logging.getLogger("rfconsole.dispatcher")
 
@@ -33,6 +46,8 @@ class DispatcherState:
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def __post_init__(self) -> None:
+        from .listing import RunListing  # the data layer: loaded once a database is open
+
         self.listing = RunListing(self.store)
 
     def location(self, experiment_id: int) -> tuple[str, str] | None:
@@ -40,6 +55,8 @@ class DispatcherState:
             known = self._locations.get(experiment_id)
         if known is not None:
             return known
+        from rfconsole.db.listing import experiment_location
+
         found: tuple[str, str] | None = experiment_location(self.store.engine, experiment_id)
         if found is not None:
             with self._lock:
@@ -62,8 +79,31 @@ class DispatcherState:
             logger.warning("Cannot write the log of experiment %s: %s", name, exc)
 
 
+class Opening:
+    """The database of an app made without one: being opened, open, or failed (and why)."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.failure: str | None = None
+
+
+def expect_state(app: Flask) -> None:
+    """Mark `app` as waiting for its database: views that read data wait for `install_state`."""
+    app.extensions[OPENING_KEY] = Opening()
+
+
 def install_state(app: Flask, state: DispatcherState) -> None:
     app.extensions[EXTENSION_KEY] = state
+    opening: Opening | None = app.extensions.get(OPENING_KEY)
+    if opening is not None:
+        opening.done.set()
+
+
+def fail_state(app: Flask, message: str) -> None:
+    """The database could not be opened: the views waiting for it answer 503 with `message`."""
+    opening: Opening = app.extensions[OPENING_KEY]
+    opening.failure = message
+    opening.done.set()
 
 
 def app_state(app: Flask) -> DispatcherState:
@@ -72,5 +112,19 @@ def app_state(app: Flask) -> DispatcherState:
 
 
 def state() -> DispatcherState:
-    found: Any = current_app.extensions[EXTENSION_KEY]
+    extensions = current_app.extensions
+    found: Any = extensions.get(EXTENSION_KEY)
+    if found is None:
+        found = _wait_for_state(extensions)
     return found  # type: ignore[no-any-return]
+
+
+def _wait_for_state(extensions: dict[str, Any]) -> DispatcherState:
+    opening: Opening = extensions[OPENING_KEY]
+    if not opening.done.wait(OPEN_WAIT_SECONDS):
+        raise ApiError(503, "The dispatcher is still opening its database; try again in a moment.",
+                       retry_after=1)
+    if opening.failure is not None:
+        raise ApiError(503, f"The dispatcher could not open its database: {opening.failure}")
+    found: DispatcherState = extensions[EXTENSION_KEY]
+    return found

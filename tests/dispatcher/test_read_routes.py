@@ -318,12 +318,10 @@ def test_openapi_document_is_served(client: FlaskClient) -> None:
 def test_internal_error_is_500_json_without_traceback(client: FlaskClient, seeded: Seeded,
                                                       monkeypatch: pytest.MonkeyPatch,
                                                       caplog: pytest.LogCaptureFixture) -> None:
-    from rfconsole.dispatcher import routes_meta
-
     def broken(session: object) -> list[str]:
         raise RuntimeError("disk on fire at /secret/path")
 
-    monkeypatch.setattr(routes_meta.experiments, "list_experiment_names", broken)
+    monkeypatch.setattr(experiments, "list_experiment_names", broken)
     response = client.get("/dispatcher/get-all-experiment-names")
     assert response.status_code == 500
     assert response.get_json() == {
