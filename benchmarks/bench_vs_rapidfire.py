@@ -143,25 +143,35 @@ def wait_ready(port: int, path: str = "/dispatcher/health-check", timeout: float
 
 
 def start_rapidfire(folder: Path, nruns: int) -> Server:
+    return restart_rapidfire(folder, nruns)[0]
+
+
+def restart_rapidfire(folder: Path, nruns: int) -> tuple[Server, float]:
+    """RapidFire's dispatcher on `folder` (seeded with `nruns` runs the first time), and the
+    seconds from starting gunicorn to its first health-check answer."""
     venv = rapidfire_venv()
     home = folder / "rf-home"
+    seeded = (home / "db").is_dir() and any((home / "db").glob("*.db"))
     (home / "db").mkdir(parents=True, exist_ok=True)
     (home / "logs").mkdir(exist_ok=True)
     port = free_port()
     env = {**os.environ, "RF_HOME": str(home), "RF_DB_PATH": str(home / "db"), "RF_LOG_PATH": str(home / "logs"),
            "RF_API_HOST": "127.0.0.1", "RF_API_PORT": str(port), "RF_API_THREADS": "1"}
-    subprocess.run([str(venv / "bin" / "python"), "-c", RF_SEED, str(nruns), str(folder)], env=env,
-                   check=True, capture_output=True)
+    if not seeded:
+        subprocess.run([str(venv / "bin" / "python"), "-c", RF_SEED, str(nruns), str(folder)], env=env,
+                       check=True, capture_output=True)
     site = subprocess.run([str(venv / "bin" / "python"), "-c",
                            "import rapidfireai, os; print(os.path.dirname(rapidfireai.__file__))"],
                           capture_output=True, text=True, check=True).stdout.strip()
-    log = open(home / "api.log", "wb")  # noqa: SIM115 - lives as long as the server
+    log = open(home / "api.log", "ab")  # noqa: SIM115 - lives as long as the server
+    started = time.perf_counter()
     process = subprocess.Popen([str(venv / "bin" / "gunicorn"), "--no-control-socket", "-c", "gunicorn.conf.py"],
                                cwd=Path(site) / "fit" / "dispatcher", env=env, stdout=log, stderr=log,
                                stdin=subprocess.DEVNULL)
     wait_ready(port)
+    elapsed = time.perf_counter() - started
     db = next((home / "db").glob("*.db"))
-    return Server("RapidFire", port, process, db)
+    return Server("RapidFire", port, process, db), elapsed
 
 
 # ---------------------------------------------------------------- rfconsole
@@ -397,12 +407,18 @@ def _throughput(port: int, count: int, seconds: float, nruns: int) -> float:
 def bench_serve(folder: Path, big: int, theirs_big: Server | None, ticks: int) -> None:
     header(f"`serve` at {big} runs")
     db = seed_ours(folder, big)
-    starts = []
-    for _ in range(3):
+    starts: list[float] = []
+    theirs_starts: list[float] = []
+    for _ in range(5):  # alternating: ours, then RapidFire's gunicorn on its own database
         server, first_answer = start_ours(db, first="/dispatcher/health-check")
         server.stop()
         starts.append(first_answer)
-    row("start to first answer (health-check)", p50(starts) * 1000, None)
+        if theirs_big is not None:
+            again, first_answer = restart_rapidfire(folder / "rf-big", big)
+            again.stop()
+            theirs_starts.append(first_answer)
+    row("start to first answer (health-check)", p50(starts) * 1000,
+        p50(theirs_starts) * 1000 if theirs_starts else None)
     firsts = []
     for _ in range(3):
         server, first_listing = start_ours(db)
