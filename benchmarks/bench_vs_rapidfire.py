@@ -21,8 +21,10 @@ printed (above 1: rfconsole is faster, or smaller).
               --ticks of them: medians, the ratio of the medians and the median
               of the per-tick ratios; the listing's 304 keeps the connection alive
   clients     get-run throughput at 8 and 32 concurrent keep-alive clients
-  serve       `serve` at --big runs: start to first answer (median of 3 starts), RSS after 100 listings, the
-              listing after a write over the socket and in process (the app's own time)
+  serve       `serve` at --big runs: start to first answer and to the first listing
+              (medians of 5 starts, alternating with RapidFire's), RSS after 100
+              listings, the listing after a write over the socket and in process
+              (the app's own time)
 """
 
 from __future__ import annotations
@@ -146,9 +148,10 @@ def start_rapidfire(folder: Path, nruns: int) -> Server:
     return restart_rapidfire(folder, nruns)[0]
 
 
-def restart_rapidfire(folder: Path, nruns: int) -> tuple[Server, float]:
+def restart_rapidfire(folder: Path, nruns: int,
+                      first: str = "/dispatcher/health-check") -> tuple[Server, float]:
     """RapidFire's dispatcher on `folder` (seeded with `nruns` runs the first time), and the
-    seconds from starting gunicorn to its first health-check answer."""
+    seconds from starting gunicorn to its first answer to `first`."""
     venv = rapidfire_venv()
     home = folder / "rf-home"
     seeded = (home / "db").is_dir() and any((home / "db").glob("*.db"))
@@ -168,7 +171,7 @@ def restart_rapidfire(folder: Path, nruns: int) -> tuple[Server, float]:
     process = subprocess.Popen([str(venv / "bin" / "gunicorn"), "--no-control-socket", "-c", "gunicorn.conf.py"],
                                cwd=Path(site) / "fit" / "dispatcher", env=env, stdout=log, stderr=log,
                                stdin=subprocess.DEVNULL)
-    wait_ready(port)
+    wait_ready(port, first)
     elapsed = time.perf_counter() - started
     db = next((home / "db").glob("*.db"))
     return Server("RapidFire", port, process, db), elapsed
@@ -419,14 +422,20 @@ def bench_serve(folder: Path, big: int, theirs_big: Server | None, ticks: int) -
             theirs_starts.append(first_answer)
     row("start to first answer (health-check)", p50(starts) * 1000,
         p50(theirs_starts) * 1000 if theirs_starts else None)
-    firsts = []
-    for _ in range(3):
+    firsts: list[float] = []
+    theirs_firsts: list[float] = []
+    for _ in range(5):
         server, first_listing = start_ours(db)
         firsts.append(first_listing)
-        if len(firsts) < 3:
+        if len(firsts) < 5:
             server.stop()
+        if theirs_big is not None:
+            again, first_listing = restart_rapidfire(folder / "rf-big", big, "/dispatcher/get-all-runs")
+            again.stop()
+            theirs_firsts.append(first_listing)
     try:
-        row("start to first get-all-runs answer", p50(firsts) * 1000, None)
+        row("start to first get-all-runs answer", p50(firsts) * 1000,
+            p50(theirs_firsts) * 1000 if theirs_firsts else None)
         for server_ in [s for s in (server, theirs_big) if s is not None]:
             client = Client(server_.port)
             for _ in range(100):

@@ -7,6 +7,7 @@ config.py (the one place that parses them).
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import signal
 import sys
@@ -57,7 +58,20 @@ def serve_settings(args: argparse.Namespace) -> dict[str, Any]:
 def run_serve(args: argparse.Namespace) -> int:
     """Listen first, then open the database: the first answer (a health check) comes before the
     data layer has even loaded; views that read data wait for the database, and a database that
-    cannot be opened ends `serve` with its one sentence."""
+    cannot be opened ends `serve` with its one sentence.
+
+    The cyclic garbage collector is off until the database is open: loading the data layer
+    makes objects by the hundred thousand, none of them garbage, and collecting while it does
+    costs about a seventh of that time. What start-up made is then frozen (`gc.freeze`), so
+    later collections skip it."""
+    gc.disable()
+    try:
+        return _serve(args)
+    finally:
+        gc.enable()
+
+
+def _serve(args: argparse.Namespace) -> int:
     try:
         settings = serve_settings(args)
         host: str = settings["BIND_HOSTS"][0]
@@ -84,7 +98,12 @@ def run_serve(args: argparse.Namespace) -> int:
         server.stop()
         _say(exc.message)
         return EXIT_FAILURE
+    except BaseException:  # Ctrl-C while opening: no server thread is left behind
+        server.stop()
+        raise
     attach_store(app, store)
+    gc.freeze()
+    gc.enable()
     warming = prewarm_in_background(app) if settings.get("PREWARM", True) else None
     stop = threading.Event()
     previous = _on_stop_signals(stop)
