@@ -44,7 +44,6 @@ _HOMES = {
                      "ICOpRead", "MetricPoint", "RunRead"), "models"),
     "Store": "store",
 }
-_SUBMODULES = ("configs", "experiments", "ic_ops", "metrics", "runs")
 
 __all__ = [
     "ACTIVE_RUN_STATUSES",
@@ -76,15 +75,18 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name in _SUBMODULES:
-        return import_module(f"{__name__}.{name}")
     home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
+    if home is not None:
+        value = getattr(import_module(f"{__name__}.{home}"), name)
+        globals()[name] = value
+        return value
+    try:  # a module of this package, as `rfconsole.db.engine` was once `rfconsole.db` was imported
+        return import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__name__}.{name}":
+            raise
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return __all__
+    return sorted(set(globals()) | set(__all__))

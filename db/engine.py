@@ -47,6 +47,8 @@ __all__ = [
 ]
 
 BUSY_TIMEOUT_MS = 30_000
+# How long opening a connection to a PostgreSQL server may take.
+CONNECT_TIMEOUT_SECONDS = 10
 DB_ENV_VAR = "RFCONSOLE_DB"
 
 
@@ -157,9 +159,13 @@ def _open_engine(url: str, create: bool) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
     elif make_url(url).get_backend_name() == "postgresql":
         # Reads are snapshots (repeatable read), as on SQLite; `write_engine`
-        # switches writes to read committed.
+        # switches writes to read committed. A server that accepts the connection
+        # but never answers is given up on after CONNECT_TIMEOUT_SECONDS (unless the
+        # URL sets its own connect_timeout), not waited for for ever.
+        given = "connect_timeout" in make_url(url).query
         engine = create_engine(
-            url, pool_pre_ping=True, isolation_level="REPEATABLE READ", json_serializer=_json_text
+            url, pool_pre_ping=True, isolation_level="REPEATABLE READ", json_serializer=_json_text,
+            connect_args={} if given else {"connect_timeout": CONNECT_TIMEOUT_SECONDS},
         )
         event.listen(engine, "connect", _set_postgresql_lock_timeout)
     else:

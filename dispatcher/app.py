@@ -80,8 +80,6 @@ def create_app(store: Store | str | os.PathLike[str] | None, config: Mapping[str
 
 def attach_store(app: Flask, store: Store) -> None:
     """Give `app` its open database (encoding the listing first when the app prewarms)."""
-    from . import bodies  # noqa: F401 - the views' request bodies load now, not on a first request
-
     state = DispatcherState(store=store, log_component=app.config["LOG_COMPONENT"],
                             readonly=app.config["READONLY"])
     if app.config["PREWARM"]:

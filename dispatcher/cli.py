@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rfconsole.db.errors import StoreError
 
@@ -23,7 +23,12 @@ from .errors import ServerStartError
 from .security import check_bind
 from .server import DispatcherServer
 
+if TYPE_CHECKING:
+    from rfconsole.db.store import Store
+
 EXIT_FAILURE = 1
+# How long a failed open waits for the requests that waited for it to get their answer.
+SETTLE_SECONDS = 2.0
 JOIN_SECONDS = 10.0
 DEFAULT_PORT = 8081
 # Signals that end `serve` as Ctrl-C does (SIGHUP: the terminal went away).
@@ -58,20 +63,7 @@ def serve_settings(args: argparse.Namespace) -> dict[str, Any]:
 def run_serve(args: argparse.Namespace) -> int:
     """Listen first, then open the database: the first answer (a health check) comes before the
     data layer has even loaded; views that read data wait for the database, and a database that
-    cannot be opened ends `serve` with its one sentence.
-
-    The cyclic garbage collector is off until the database is open: loading the data layer
-    makes objects by the hundred thousand, none of them garbage, and collecting while it does
-    costs about a seventh of that time. What start-up made is then frozen (`gc.freeze`), so
-    later collections skip it."""
-    gc.disable()
-    try:
-        return _serve(args)
-    finally:
-        gc.enable()
-
-
-def _serve(args: argparse.Namespace) -> int:
+    cannot be opened ends `serve` with its one sentence."""
     try:
         settings = serve_settings(args)
         host: str = settings["BIND_HOSTS"][0]
@@ -90,20 +82,17 @@ def _serve(args: argparse.Namespace) -> int:
         _say(exc.message)
         return EXIT_FAILURE
     try:
-        from rfconsole.db.store import Store  # SQLAlchemy, SQLModel and pydantic load here
-
-        store = Store.open(settings.get("DB"))
+        store = _open_store(settings.get("DB"))
     except StoreError as exc:
-        fail_state(app, exc.message)
+        fail_state(app, exc.message, settle_seconds=SETTLE_SECONDS)
         server.stop()
         _say(exc.message)
         return EXIT_FAILURE
     except BaseException:  # Ctrl-C while opening: no server thread is left behind
+        fail_state(app, "The dispatcher is stopping.")
         server.stop()
         raise
     attach_store(app, store)
-    gc.freeze()
-    gc.enable()
     warming = prewarm_in_background(app) if settings.get("PREWARM", True) else None
     stop = threading.Event()
     previous = _on_stop_signals(stop)
@@ -130,6 +119,25 @@ def _serve(args: argparse.Namespace) -> int:
         for number, handler in previous.items():
             signal.signal(number, handler)
     return 0
+
+
+def _open_store(db: str | None) -> Store:
+    """Load the data layer (SQLAlchemy, SQLModel, pydantic) and open the database.
+
+    The cyclic garbage collector is off while the data layer loads: that makes objects by
+    the hundred thousand, none of them garbage, and collecting meanwhile costs about a
+    seventh of the time. What start-up made is then frozen (`gc.freeze`), so later
+    collections skip it.
+    """
+    gc.disable()
+    try:
+        from rfconsole.db.store import Store
+
+        from . import bodies, listing  # noqa: F401 - what the views need, loaded now
+    finally:
+        gc.freeze()
+        gc.enable()
+    return Store.open(db)
 
 
 def _is_wildcard(host: str) -> bool:

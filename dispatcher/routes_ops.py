@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, current_app, request
 from rfconsole.db.errors import StoreError
 
 from .errors import ApiError
@@ -45,7 +45,7 @@ READ_ONLY_MESSAGE = ("This dispatcher is read-only (started with --readonly); it
 def _writable_json_only() -> None:
     if request.method != "POST":
         return
-    if state().readonly:
+    if current_app.config["READONLY"]:  # known before the database is open
         raise ApiError(403, READ_ONLY_MESSAGE)
     declared = request.environ.get("CONTENT_TYPE", "")
     if declared == "application/json" or declared.startswith("application/json;"):

@@ -27,8 +27,10 @@ if TYPE_CHECKING:
 
 EXTENSION_KEY = "rfconsole"
 OPENING_KEY = "rfconsole.opening"
-# How long a request waits for a database that is still being opened.
-OPEN_WAIT_SECONDS = 30.0
+# How long a request waits for a database that is still being opened, and how many
+# requests may wait at once (the server has 8 threads; see Opening).
+OPEN_WAIT_SECONDS = 15.0
+MAX_WAITING = 4
 DISPATCHER_LOG = "dispatcher.log"
 logger = logging.getLogger("rfconsole.dispatcher")
 
@@ -80,11 +82,42 @@ class DispatcherState:
 
 
 class Opening:
-    """The database of an app made without one: being opened, open, or failed (and why)."""
+    """The database of an app made without one: being opened, open, or failed (and why).
+
+    At most `MAX_WAITING` requests wait for it at once; more are answered 503 at
+    once, so that a slow database never holds every server thread and health
+    checks keep being answered.
+    """
 
     def __init__(self) -> None:
         self.done = threading.Event()
         self.failure: str | None = None
+        self._waiting = 0
+        self._changed = threading.Condition()
+
+    def wait(self) -> bool:
+        """Wait for the database (False: too many waiting already, or still not open)."""
+        with self._changed:
+            if self._waiting >= MAX_WAITING and not self.done.is_set():
+                return False
+            self._waiting += 1
+        try:
+            return self.done.wait(OPEN_WAIT_SECONDS)
+        finally:
+            with self._changed:
+                self._waiting -= 1
+                self._changed.notify_all()
+
+    @property
+    def waiting(self) -> int:
+        """How many requests wait for the database now."""
+        with self._changed:
+            return self._waiting
+
+    def settle(self, timeout: float) -> None:
+        """Once done: wait (at most `timeout` s) until no request is still waiting for the database."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._waiting == 0, timeout)
 
 
 def expect_state(app: Flask) -> None:
@@ -99,11 +132,16 @@ def install_state(app: Flask, state: DispatcherState) -> None:
         opening.done.set()
 
 
-def fail_state(app: Flask, message: str) -> None:
-    """The database could not be opened: the views waiting for it answer 503 with `message`."""
-    opening: Opening = app.extensions[OPENING_KEY]
+def fail_state(app: Flask, message: str, settle_seconds: float = 0.0) -> None:
+    """The database could not be opened: the views waiting for it answer 503 with `message`.
+
+    With `settle_seconds`, return once those views have their answer (or that time passed)."""
+    opening: Opening | None = app.extensions.get(OPENING_KEY)
+    if opening is None or opening.done.is_set():
+        return  # the app has its database (or already failed)
     opening.failure = message
     opening.done.set()
+    opening.settle(settle_seconds)
 
 
 def app_state(app: Flask) -> DispatcherState:
@@ -121,7 +159,7 @@ def state() -> DispatcherState:
 
 def _wait_for_state(extensions: dict[str, Any]) -> DispatcherState:
     opening: Opening = extensions[OPENING_KEY]
-    if not opening.done.wait(OPEN_WAIT_SECONDS):
+    if not opening.wait():
         raise ApiError(503, "The dispatcher is still opening its database; try again in a moment.",
                        retry_after=1)
     if opening.failure is not None:

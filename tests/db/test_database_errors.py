@@ -3,8 +3,10 @@ and a database URL is never shown with its password."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -107,3 +109,33 @@ def test_opening_errors_never_show_the_password():
         Store.open("postgresql+psycopg://ana:s3cr3t@127.0.0.1:1/rf")
     assert "s3cr3t" not in refused.value.message
     assert "ana:***@127.0.0.1:1/rf" in refused.value.message
+
+
+@pytest.mark.slow  # gives up on a server that never answers: about 3 s
+@pytest.mark.parametrize("in_url", [False, True])
+def test_a_postgresql_server_that_never_answers_is_given_up_on(monkeypatch: pytest.MonkeyPatch,
+                                                               in_url: bool) -> None:
+    """A port that accepts connections and never replies: one sentence after the connect timeout."""
+    import socket
+
+    from rfconsole.db import engine
+
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("psycopg must be installed in CI (the postgres extra)")
+        pytest.skip("psycopg is not installed (the postgres extra)")
+    monkeypatch.setattr(engine, "CONNECT_TIMEOUT_SECONDS", 1 if not in_url else 600)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        url = f"postgresql+psycopg://ana:s3cr3t@127.0.0.1:{port}/rf" + ("?connect_timeout=1" if in_url else "")
+        started = time.monotonic()
+        with pytest.raises(StoreError) as refused:
+            Store.open(url)
+    assert time.monotonic() - started < 30
+    assert "timeout" in refused.value.message
+    assert "s3cr3t" not in refused.value.message
+    _one_sentence(refused.value)

@@ -97,6 +97,55 @@ def test_a_database_still_opening_is_503_with_retry_after(monkeypatch: pytest.Mo
     assert response.get_json() == {"error": "The dispatcher is still opening its database; try again in a moment."}
 
 
+def test_at_most_a_few_requests_wait_so_health_checks_keep_being_answered(store: Store,
+                                                                       seeded: Seeded) -> None:
+    app = create_app(None)
+    client = app.test_client()
+    opening = app.extensions[dispatcher_state.OPENING_KEY]
+    waiting = [_get_in_thread(client, "/dispatcher/get-all-runs") for _ in range(dispatcher_state.MAX_WAITING)]
+    deadline = time.monotonic() + 10
+    while opening.waiting < dispatcher_state.MAX_WAITING:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    started = time.monotonic()
+    response = client.get("/dispatcher/get-run-metrics?run_id=1")
+    assert time.monotonic() - started < 1  # answered at once, not after the wait
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    assert client.get("/dispatcher/health-check").status_code == 200
+    attach_store(app, store)
+    for thread, answers in waiting:
+        thread.join(10)
+        assert answers[0][0] == 200  # type: ignore[index]
+
+
+def test_refusals_that_need_no_database_do_not_wait_for_it() -> None:
+    client = create_app(None, readonly=True).test_client()
+    response = client.post("/dispatcher/stop-run", json={"run_id": 1})
+    assert response.status_code == 403
+    assert "read-only" in response.get_json()["error"]
+    writable = create_app(None).test_client()
+    response = writable.post("/dispatcher/stop-run", data="run_id=1",
+                             content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 415
+
+
+def test_failing_settles_the_waiting_requests_first() -> None:
+    app = create_app(None)
+    opening = app.extensions[dispatcher_state.OPENING_KEY]
+    thread, answers = _get_in_thread(app.test_client(), "/dispatcher/get-all-runs")
+    deadline = time.monotonic() + 10
+    while opening.waiting < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    fail_state(app, "The database is gone.", settle_seconds=10)
+    assert opening.waiting == 0
+    thread.join(10)
+    assert answers[0][0] == 503  # type: ignore[index]
+    fail_state(app, "Again.")  # a second failure (or one after the database came) changes nothing
+    assert opening.failure == "The database is gone."
+
+
 # `rfconsole serve` whose database takes until the file `release` exists to open.
 SLOW_OPEN = """
 import os, sys, time
