@@ -6,9 +6,10 @@
 RapidFire AI's dispatcher comes from its PyPI wheel (0.16.1), installed once into
 a virtual environment in the temporary folder (reused by later runs), seeded
 with the same number of runs and served by gunicorn with its own config (one
-thread, its safe setting). rfconsole is served by `rfconsole serve` (Waitress);
-the client figures at 8 and 32 clients also run rfconsole under gunicorn with
-dispatcher/gunicorn.conf.py. Both servers run in their own processes.
+worker, gthread with one thread: its safe setting). rfconsole is served by
+`rfconsole serve` (Waitress); the client figures at 8 and 32 clients also run
+rfconsole under gunicorn with dispatcher/gunicorn.conf.py (one worker), with
+its 8 threads and with RapidFire's one. Both servers run in their own processes.
 
 Absolute times move with the machine's load, so each figure is measured in
 rounds that alternate between the two servers, and the ratio of the medians is
@@ -20,7 +21,9 @@ printed (above 1: rfconsole is faster, or smaller).
               rfconsole only), the two servers' polls alternating in order,
               --ticks of them: medians, the ratio of the medians and the median
               of the per-tick ratios; the listing's 304 keeps the connection alive
-  clients     get-run throughput at 8 and 32 concurrent keep-alive clients
+  clients     get-run throughput at 8 and 32 concurrent keep-alive clients (the
+              client threads share one process, so a few thousand requests a
+              second is also the client's ceiling)
   serve       `serve` at --big runs: start to first answer and to the first listing
               (medians of 5 starts, alternating with RapidFire's), RSS after 100
               listings, the listing after a write over the socket and in process
@@ -46,6 +49,8 @@ from pathlib import Path
 from typing import Any
 
 RF_VERSION = "0.16.1"
+# Threads per gunicorn worker in dispatcher/gunicorn.conf.py.
+GTHREAD_THREADS = 8
 RF_VENV = Path(tempfile.gettempdir()) / f"rfconsole-bench-rapidfire-{RF_VERSION}"
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -200,7 +205,8 @@ def start_ours(db: Path, *, gunicorn_threads: int = 0,
         env["RFCONSOLE_BIND"] = f"127.0.0.1:{port}"
         env["RFCONSOLE_WORKERS"] = "1"
         command = [str(BIN / "gunicorn"), "-c", str(REPO / "dispatcher" / "gunicorn.conf.py"),
-                   "--access-logfile", "/dev/null", "rfconsole.dispatcher.wsgi:app"]
+                   "--threads", str(gunicorn_threads), "--access-logfile", "/dev/null",
+                   "rfconsole.dispatcher.wsgi:app"]
     else:
         command = [str(BIN / "rfconsole"), "serve", "--db", str(db), "--port", str(port)]
     started = time.perf_counter()
@@ -363,20 +369,19 @@ def bench_listing(ours: Server, theirs: Server | None, nruns: int, ticks: int, p
 def bench_clients(nruns: int, folder: Path, theirs: Server, seconds: float) -> None:
     header(f"get-run throughput, concurrent keep-alive clients, {nruns} runs (requests/s)")
     db = seed_ours(folder, nruns) if not (folder / f"ours-{nruns}.db").exists() else folder / f"ours-{nruns}.db"
-    waitress, _ = start_ours(db)
-    unicorn, _ = start_ours(db, gunicorn_threads=1)
+    ours = {"rfconsole serve (Waitress)": start_ours(db)[0],
+            f"rfconsole, gunicorn gthread {GTHREAD_THREADS} threads":
+                start_ours(db, gunicorn_threads=GTHREAD_THREADS)[0],
+            "rfconsole, gunicorn gthread 1 thread": start_ours(db, gunicorn_threads=1)[0]}
     try:
         for count in (8, 32):
-            rates = {}
-            for server in (waitress, unicorn, theirs):
-                rates[id(server)] = _throughput(server.port, count, seconds, nruns)
-            row(f"{count} clients, rfconsole serve (Waitress) vs RapidFire", rates[id(waitress)],
-                rates[id(theirs)], "req/s", lower_better=False)
-            row(f"{count} clients, rfconsole under gunicorn (gthread) vs RapidFire", rates[id(unicorn)],
-                rates[id(theirs)], "req/s", lower_better=False)
+            theirs_rate = _throughput(theirs.port, count, seconds, nruns)
+            for label, server in ours.items():
+                row(f"{count} clients, {label}", _throughput(server.port, count, seconds, nruns),
+                    theirs_rate, "req/s", lower_better=False)
     finally:
-        waitress.stop()
-        unicorn.stop()
+        for server in ours.values():
+            server.stop()
 
 
 def _throughput(port: int, count: int, seconds: float, nruns: int) -> float:
