@@ -198,6 +198,8 @@ def seed_ours(folder: Path, nruns: int) -> Path:
 
 def start_ours(db: Path, *, gunicorn_threads: int = 0,
                first: str = "/dispatcher/get-all-runs") -> tuple[Server, float]:
+    """`rfconsole serve` on `db` (or, with `gunicorn_threads`, one gunicorn worker with that many
+    gthread threads), and the seconds from starting it to its first answer to `first`."""
     port = free_port()
     env = {**os.environ, "RFCONSOLE_DB": str(db), "RFCONSOLE_PORT": str(port)}
     env.pop("RFCONSOLE_TOKEN", None)
@@ -366,19 +368,26 @@ def bench_listing(ours: Server, theirs: Server | None, nruns: int, ticks: int, p
           f"{client.reconnects - before} (0: the connection stays open)")
 
 
-def bench_clients(nruns: int, folder: Path, theirs: Server, seconds: float) -> None:
-    header(f"get-run throughput, concurrent keep-alive clients, {nruns} runs (requests/s)")
+def bench_clients(nruns: int, folder: Path, theirs: Server, seconds: float, rounds: int) -> None:
+    header(f"get-run throughput, concurrent keep-alive clients, {nruns} runs "
+           f"(requests/s, medians of {rounds} interleaved rounds of {seconds:g} s)")
     db = seed_ours(folder, nruns) if not (folder / f"ours-{nruns}.db").exists() else folder / f"ours-{nruns}.db"
-    ours = {"rfconsole serve (Waitress)": start_ours(db)[0],
-            f"rfconsole, gunicorn gthread {GTHREAD_THREADS} threads":
-                start_ours(db, gunicorn_threads=GTHREAD_THREADS)[0],
-            "rfconsole, gunicorn gthread 1 thread": start_ours(db, gunicorn_threads=1)[0]}
+    setups = {"rfconsole serve (Waitress)": 0,
+              f"rfconsole, gunicorn gthread {GTHREAD_THREADS} threads": GTHREAD_THREADS,
+              "rfconsole, gunicorn gthread 1 thread": 1}
+    ours: dict[str, Server] = {}
     try:
+        for label, threads in setups.items():
+            ours[label] = start_ours(db, gunicorn_threads=threads)[0]
+        servers = {"RapidFire": theirs, **ours}
         for count in (8, 32):
-            theirs_rate = _throughput(theirs.port, count, seconds, nruns)
-            for label, server in ours.items():
-                row(f"{count} clients, {label}", _throughput(server.port, count, seconds, nruns),
-                    theirs_rate, "req/s", lower_better=False)
+            rates: dict[str, list[float]] = {label: [] for label in servers}
+            for _ in range(rounds):
+                for label, server in servers.items():
+                    rates[label].append(_throughput(server.port, count, seconds, nruns))
+            for label in ours:
+                row(f"{count} clients, {label}", statistics.median(rates[label]),
+                    statistics.median(rates["RapidFire"]), "req/s", lower_better=False)
     finally:
         for server in ours.values():
             server.stop()
@@ -499,7 +508,7 @@ def main() -> None:
             if "small" in parts:
                 bench_small(ours, theirs, args.runs, args.rounds, 100)
         if "clients" in parts:
-            bench_clients(args.runs, folder, theirs, 3.0)
+            bench_clients(args.runs, folder, theirs, 2.0, args.rounds)
         if "serve" in parts:
             theirs_big = start_rapidfire(folder / "rf-big", args.big)
             started.append(theirs_big)
