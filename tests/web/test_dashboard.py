@@ -57,6 +57,10 @@ def test_the_table_updates_in_place_and_keeps_scroll_selection_and_sort(serve, w
     expect(runs_table(page).get_by_role("columnheader", name="Name")).to_have_attribute("aria-sort", "descending")
     page.locator("#table-scroll").evaluate("el => { el.scrollTop = 2000 }")
     expect(row_of(page, ids[0])).to_have_count(0)  # scrolled away from the top
+    # Every header cell, the sticky first one too, hides the rows scrolled under it.
+    backgrounds = runs_table(page).get_by_role("columnheader").evaluate_all(
+        "cells => cells.map((c) => getComputedStyle(c).backgroundColor)")
+    assert "rgba(0, 0, 0, 0)" not in backgrounds, backgrounds
     target = int(page.locator("#runs-body tr[data-id]").nth(14).get_attribute("data-id"))
     assert target in ids
     row_of(page, target).click()
@@ -74,6 +78,32 @@ def test_the_table_updates_in_place_and_keeps_scroll_selection_and_sort(serve, w
     # Nothing changed since: the polls are answered 304 (the server sends no body).
     polls = len(watched.statuses)
     wait_for(lambda: [s for u, s in watched.statuses[polls:] if "get-all-runs" in u and s == 304], page=page)
+
+
+def test_a_click_survives_a_redraw_between_press_and_release(serve, watched, tmp_path):
+    """A live table redraws often (polls, sparklines, scrolling): a redraw while the mouse button
+    is down must not take the click away from the row under it, nor a change to that very row."""
+    served = serve()
+    ids = seed(served.store, tmp_path, count=40)
+    page = watched.open(served)
+    page.locator("body[data-loaded=true]").wait_for()
+    scroll = page.locator("#table-scroll")
+    for target, changed in ((ids[5], None), (ids[8], ids[8])):
+        expect(row_of(page, target)).to_be_visible()
+        box = row_of(page, target).bounding_box()
+        assert box is not None
+        page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] / 2)  # past the mark box
+        page.mouse.down()
+        if changed is not None:  # the row itself changes and is drawn again
+            with served.store.write() as session:
+                runs.update_run(session, changed, metrics={"val_loss": 0.0456})
+            expect(row_of(page, changed)).to_contain_text("0.0456")
+        # A redraw, as a scroll event makes one (the next animation frame).
+        scroll.evaluate("el => el.dispatchEvent(new Event('scroll'))")
+        page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+        page.mouse.up()
+        expect(page.get_by_role("heading", name=re.compile(f"^Run {target} "))).to_be_visible()
+        expect(row_of(page, target)).to_have_attribute("aria-selected", "true")
 
 
 def test_detail_shows_config_charts_lineage_and_ops(serve, watched, tmp_path):

@@ -23,6 +23,18 @@ function compareKeys(a, b) {
   return a[1] > b[1] ? 1 : 0;
 }
 
+// Makes `nodes` the children of `parent`, in order, without detaching a node that stays: one
+// detached under a pressed mouse button loses the click (the browser then sends it to the parent).
+function placeChildren(parent, nodes) {
+  const wanted = new Set(nodes);
+  for (const child of [...parent.children]) if (!wanted.has(child)) child.remove();
+  let current = parent.firstElementChild;
+  for (const node of nodes) {
+    if (node === current) current = current.nextElementSibling;
+    else parent.insertBefore(node, current);
+  }
+}
+
 export function metricColumns(names) {
   const ordered = METRIC_ORDER.filter((n) => names.has(n));
   const rest = [...names].filter((n) => !METRIC_ORDER.includes(n)).sort();
@@ -72,6 +84,7 @@ export class RunsTable {
     this.metricNames = new Set();
     this.columnsSignature = "";
     this.rowCache = new Map(); // run id -> <tr> currently in the DOM
+    this.spacers = [this.spacer(), this.spacer()]; // stand in for the rows above and below the view
     this.scrollQueued = false;
     this.wantSparks = () => {};
     scroll.addEventListener("scroll", () => this.queueRender(), { passive: true });
@@ -269,8 +282,11 @@ export class RunsTable {
     const top = Math.max(0, this.scroll.scrollTop - headHeight);
     const first = Math.max(0, Math.floor(top / ROW_HEIGHT) - OVERSCAN);
     const last = Math.min(this.view.length, Math.ceil((top + height) / ROW_HEIGHT) + OVERSCAN);
-    const before = this.spacer(first * ROW_HEIGHT);
-    const after = this.spacer((this.view.length - last) * ROW_HEIGHT);
+    const [before, after] = this.spacers;
+    for (const [spacer, height] of [[before, first * ROW_HEIGHT], [after, (this.view.length - last) * ROW_HEIGHT]]) {
+      spacer.style.height = `${height}px`;
+      spacer.firstElementChild.colSpan = Math.max(1, this.columns.length);
+    }
     const rows = [];
     const keep = new Map();
     const missingSparks = [];
@@ -282,17 +298,14 @@ export class RunsTable {
       if (!this.sparks.has(id)) missingSparks.push(id);
     }
     this.rowCache = keep;
-    this.body.replaceChildren(before, ...rows, after);
+    placeChildren(this.body, [before, ...rows, after]);
     if (missingSparks.length && this.mainMetric) this.wantSparks(missingSparks, this.mainMetric);
   }
 
-  spacer(height) {
+  spacer() {
     const tr = el("tr", "spacer");
     tr.setAttribute("aria-hidden", "true");
-    const td = el("td");
-    td.colSpan = this.columns.length;
-    tr.style.height = `${height}px`;
-    tr.append(td);
+    tr.append(el("td"));
     return tr;
   }
 
@@ -304,23 +317,33 @@ export class RunsTable {
       tr.setAttribute("aria-rowindex", String(index + 2));
       return tr;
     }
+    // A changed run keeps its <tr> and <td>s, and only what changed inside them is new: the
+    // browser drops a click whose pressed element was removed before the button came up.
     const focused = tr && tr.contains(document.activeElement);
-    tr = el("tr");
+    tr ??= el("tr");
     tr.dataset.id = run.run_id;
     tr.dataset.version = version;
     tr.tabIndex = this.cursor === run.run_id ? 0 : -1;
     tr.setAttribute("aria-rowindex", String(index + 2));
     tr.setAttribute("aria-selected", String(this.opened === run.run_id));
-    if (this.cursor === run.run_id) tr.classList.add("cursor");
-    if (this.marks.has(run.run_id)) tr.classList.add("marked");
-    for (const column of this.columns) {
-      const td = el("td", column.num ? "num" : "");
+    tr.classList.toggle("cursor", this.cursor === run.run_id);
+    tr.classList.toggle("marked", this.marks.has(run.run_id));
+    const cells = tr.children;
+    this.columns.forEach((column, i) => {
+      const td = cells[i] ?? tr.appendChild(el("td"));
+      td.className = column.num ? "num" : "";
       const content = column.cell(run);
-      if (typeof content === "string") td.textContent = content;
-      else td.append(content);
-      if (typeof content === "string" && content.length > 18) td.title = content;
-      tr.append(td);
-    }
+      if (typeof content === "string") {
+        if (td.firstElementChild || td.textContent !== content) td.textContent = content;
+        if (content.length > 18) td.title = content;
+        else td.removeAttribute("title");
+      } else if (td.childNodes.length !== 1 || td.firstChild.outerHTML !== content.outerHTML) {
+        td.replaceChildren(content);
+      } else if (content instanceof HTMLInputElement) {
+        td.firstChild.checked = content.checked; // a property, which outerHTML does not show
+      }
+    });
+    while (cells.length > this.columns.length) tr.lastElementChild.remove();
     if (focused) queueMicrotask(() => tr.focus({ preventScroll: true }));
     return tr;
   }
