@@ -1,6 +1,6 @@
 // The live runs table: runs kept by id, filtered and sorted, and only the rows in view are in
 // the DOM (a fixed row height and two spacer rows), so 10,000 runs cost what 40 do. A refresh
-// rewrites only the rows whose run (or sparkline) changed; scroll, cursor, sort and marks stay.
+// changes only the cells of runs that changed, in place; scroll, cursor, sort and marks stay.
 import { parseFilter, unknownKeys } from "./filter.js";
 import { el, formatNumber, progressBar, sparkline, statusBadge } from "./format.js";
 
