@@ -23,8 +23,8 @@ function compareKeys(a, b) {
   return a[1] > b[1] ? 1 : 0;
 }
 
-// Makes `nodes` the children of `parent`, in order, without detaching a node that stays: one
-// detached under a pressed mouse button loses the click (the browser then sends it to the parent).
+// Makes `nodes` the children of `parent`, in order, without detaching a node that stays: the
+// browser drops a click whose pressed element was detached before the button came up.
 function placeChildren(parent, nodes) {
   const wanted = new Set(nodes);
   for (const child of [...parent.children]) if (!wanted.has(child)) child.remove();
